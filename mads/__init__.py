@@ -1,0 +1,1 @@
+"""The MAD ecosystem: the kernel and one module per MAD."""

@@ -1,0 +1,49 @@
+"""The settings of one ecosystem, each with its environment variable."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def split_path(value: str | None) -> list[Path]:
+    """MAD_PATH: folders separated by os.pathsep."""
+    return [Path(p) for p in (value or "").split(os.pathsep) if p]
+
+
+@dataclass
+class Config:
+    """Where state lives, where MADs come from, which LLM provider, and the supervisor's limits."""
+
+    home: Path = Path(".mad")
+    """MAD_HOME: all MAD state (state/<mad>.db, files/, master.key)."""
+    mad_path: list[Path] = field(default_factory=list)
+    """MAD_PATH: extra folders of MAD modules."""
+    provider: str = "offline"
+    """MAD_PROVIDER: offline, scripted, openai or anthropic."""
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    include_package: bool = True
+    """Load the MADs of the `mads` package (off for tests that bring their own)."""
+    only: list[str] | None = None
+    """Run only these MADs."""
+    mailbox_size: int = 1000
+    restart_backoff: float = 0.1
+    max_crashes: int = 5
+    crash_window: float = 60.0
+    block_threshold: float = 0.5
+    call_timeout: float = 300.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
+        env = dict(os.environ if environ is None else environ)
+        config = cls(
+            home=Path(env.get("MAD_HOME") or ".mad"),
+            mad_path=split_path(env.get("MAD_PATH")),
+            provider=env.get("MAD_PROVIDER") or "offline",
+            environ=env,
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(config, key, value)
+        return config

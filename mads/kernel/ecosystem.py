@@ -1,0 +1,330 @@
+"""The ecosystem: MADs discovered, wired to one bus and one event hub, supervised, and callable.
+
+This is the one object the CLI, the MCP gateway and tests drive:
+
+    async with Ecosystem(Config(home=tmp)) as eco:
+        await eco.call_tool("horace_write_file", {"path": "a.txt", "content": "hi"})
+        replies = await eco.send("@Dewey search query=hi")
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+from .accounting import StepTracker
+from .bus import Bus, InMemoryBus
+from .cognition.engine import ThoughtEngine
+from .config import Config
+from .context import MADContext
+from .discovery import MADModule, discover
+from .errors import ArgumentError, MadError, UnknownToolError, UsageError
+from .events import REDACTED, EventHub, Redactor
+from .mad import MAD, ToolSpec
+from .message import Message
+from .schema import coerce, validate
+from .supervisor import MADRunner, MADState, Watchdog, one_line
+
+log = logging.getLogger("mads.kernel")
+
+HUMAN = "human"
+DEFAULT_CONVERSATION = "main"
+
+
+class Ecosystem:
+    """Every MAD of one process, their bus, their events, and the calls into them."""
+
+    def __init__(self, config: Config | None = None, *, mads: list[type[MAD]] | None = None,
+                 bus: Bus | None = None, hub: EventHub | None = None) -> None:
+        self.config = config or Config.from_env()
+        redactor = Redactor()
+        redactor.add_environment(dict(self.config.environ))
+        self.hub = hub or EventHub(redactor)
+        self.hub.redactor.add_environment(dict(self.config.environ))
+        self.bus: Bus = bus or InMemoryBus(on_publish=self._on_publish)
+        self.tracker = StepTracker()
+        self.services: dict[str, Any] = {}
+        self.modules: list[MADModule] = []
+        self._extra_mads = mads or []
+        self.runners: dict[str, MADRunner] = {}
+        self._engines: dict[str, ThoughtEngine] = {}
+        self._waiters: dict[str, asyncio.Queue[Message]] = {}
+        self.last_seen: dict[str, float] = {}
+        self._watchdog: Watchdog | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.started = False
+
+    # assembly ----------------------------------------------------------------
+    def load(self) -> None:
+        """Discover the MAD modules and build a runner for each MAD (no state opened yet)."""
+        if self.runners:
+            return
+        cfg = self.config
+        self.modules = discover(cfg.mad_path, cfg.include_package) if (cfg.include_package or cfg.mad_path) else []
+        classes = [cls for mod in self.modules for cls in mod.mads] + list(self._extra_mads)
+        if cfg.only is not None:
+            wanted = {n.lower() for n in cfg.only}
+            unknown = wanted - {c.name for c in classes}
+            if unknown:
+                raise UsageError(f"no MAD named {', '.join(sorted(unknown))}")
+            classes = [c for c in classes if c.name in wanted]
+        for cls in classes:
+            if cls.name in self.runners or cls.name == HUMAN:
+                raise UsageError(f"MAD name {cls.name!r} is taken")
+            self.runners[cls.name] = self._runner(cls)
+
+    def _runner(self, cls: type[MAD]) -> MADRunner:
+        cfg = self.config
+        return MADRunner(
+            cls, MADContext(self, cls.name), self.hub, self.tracker,
+            mailbox_size=cfg.mailbox_size, restart_backoff=cfg.restart_backoff,
+            max_crashes=cfg.max_crashes, crash_window=cfg.crash_window,
+        )
+
+    async def start(self) -> None:
+        """Open each MAD's state, run its migrations, start it; then take input."""
+        self.load()
+        self._loop = asyncio.get_running_loop()
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        for runner in self.runners.values():
+            if runner.cls.migrations is not None:
+                runner.cls.migrations.apply(runner.ctx.state)
+        for name, runner in self.runners.items():
+            self.bus.register(name, runner.mailbox, observer=runner.cls.observes_all)
+        self.bus.register(HUMAN, None)
+        for runner in self.runners.values():
+            try:
+                await runner.start()
+            except Exception as exc:
+                await self.stop()
+                raise MadError(f"{runner.name} could not start: {one_line(exc)}") from exc
+            self.hub.emit("state", runner.name, state=runner.state.value)
+        self._ensure_conversation(DEFAULT_CONVERSATION)
+        self._watchdog = Watchdog(self.tracker, self.config.block_threshold, self._blocked)
+        self._watchdog.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        """Stop every MAD (in reverse order), close their state; idempotent."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
+        for runner in reversed(list(self.runners.values())):
+            await runner.stop()
+            runner.ctx.close_state()
+        self.started = False
+
+    async def __aenter__(self) -> Ecosystem:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _blocked(self, mad: str, handler: str, held: float) -> None:
+        """Called from the watchdog thread: log now, record the event once the loop runs again."""
+        log.warning("watchdog: %s has held the event loop for %.0f ms (in %s)", mad, held * 1000, handler)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(
+                lambda: self.hub.emit("blocked", mad, handler=handler, held_ms=round(held * 1000, 1)))
+
+    # tools -----------------------------------------------------------------
+    def tools(self) -> dict[str, ToolSpec]:
+        """Every tool of every MAD, by name."""
+        self.load()
+        return {name: spec for runner in self.runners.values() for name, spec in runner.cls.tools.items()}
+
+    def tool(self, name: str) -> ToolSpec:
+        for runner in self.runners.values():
+            spec = runner.cls.tools.get(name)
+            if spec is not None:
+                return spec
+        raise UnknownToolError(name, self.tools())
+
+    def prepare(self, spec: ToolSpec, args: dict[str, Any], raw: bool = False) -> dict[str, Any]:
+        """Coerce (when raw) and validate arguments; ArgumentError says what is wrong in one line."""
+        if not isinstance(args, dict):
+            raise ArgumentError(f"{spec.name}: arguments must be an object")
+        if raw:
+            try:
+                args = coerce(spec.input_schema, args)
+            except ArgumentError as exc:
+                raise ArgumentError(f"{spec.name}: {exc}") from None
+        return validate(spec.name, spec.model, args)
+
+    async def call_tool(self, name: str, args: dict[str, Any] | None = None, *, caller: str = HUMAN,
+                        raw: bool = False, correlation_id: str | None = None) -> Any:
+        """Validate and run one tool; returns its result as JSON-able data.
+
+        A call from the tool's own MAD runs inline; any other goes through the MAD's mailbox.
+        """
+        spec = self.tool(name)
+        kwargs = self.prepare(spec, args or {}, raw)
+        runner = self.runners[spec.mad]
+        shown = {k: (REDACTED if k in spec.secret_params else v) for k, v in kwargs.items()}
+        for key in spec.secret_params:
+            value = kwargs.get(key)
+            if isinstance(value, str):
+                self.hub.redactor.add(value)
+        self.hub.emit("tool_call", spec.mad, correlation_id=correlation_id, tool=name, caller=caller,
+                      arguments=to_jsonable_python(shown, fallback=str))
+        started = time.perf_counter()
+        try:
+            if caller == spec.mad:
+                result = await runner.call_inline(spec, kwargs)
+            else:
+                result = await asyncio.wait_for(runner.invoke(spec, kwargs, correlation_id),
+                                                self.config.call_timeout)
+        except asyncio.TimeoutError:
+            error = f"{name} gave no result within {self.config.call_timeout:g} s"
+            self.hub.emit("tool_result", spec.mad, correlation_id=correlation_id, tool=name, ok=False, error=error)
+            raise MadError(error) from None
+        except Exception as exc:
+            self.hub.emit("tool_result", spec.mad, correlation_id=correlation_id, tool=name, ok=False,
+                          error=one_line(exc), duration_ms=round((time.perf_counter() - started) * 1000, 3))
+            raise
+        result = to_jsonable_python(result, fallback=str)
+        self.hub.emit("tool_result", spec.mad, correlation_id=correlation_id, tool=name, ok=True,
+                      result=result, duration_ms=round((time.perf_counter() - started) * 1000, 3))
+        return result
+
+    # the bus -----------------------------------------------------------------
+    def _on_publish(self, message: Message, recipients: list[str]) -> None:
+        self.last_seen[message.sender] = message.created
+        runner = self.runners.get(message.sender)
+        if runner is not None:
+            runner.account.messages_out += 1
+        if self.hub.sinks:
+            self.hub.emit("message", message.sender, conversation=message.conversation,
+                          correlation_id=message.correlation_id, message=message.to_dict(),
+                          recipients=recipients)
+
+    def _scrub(self, message: Message) -> None:
+        """Keep secret arguments of a command out of everything that records the message."""
+        command = message.command
+        if command is None or command.mad not in self.runners:
+            return
+        tools = self.runners[command.mad].cls.tools
+        spec = tools.get(f"{command.mad}_{command.tool}") or tools.get(command.tool)
+        if spec is None or not spec.secret_params:
+            return
+        for key in spec.secret_params:
+            value = command.args.get(key)
+            value = getattr(value, "value", value)
+            if isinstance(value, str):
+                self.hub.redactor.add(value)
+        message.content = self.hub.redactor.text(message.content)
+
+    async def publish(self, message: Message) -> list[str]:
+        """Put a message on the bus; resolves whoever waits for replies to the message it answers."""
+        self._scrub(message)
+        recipients = await self.bus.publish(message)
+        if message.reply_to is not None:
+            waiter = self._waiters.get(message.reply_to)
+            if waiter is not None:
+                waiter.put_nowait(message)
+        return recipients
+
+    async def exchange(self, message: Message, *, timeout: float, expect: int) -> list[Message]:
+        """Publish a message and collect up to `expect` replies to it within the timeout."""
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._waiters[message.id] = queue
+        replies: list[Message] = []
+        try:
+            await self.publish(message)
+            deadline = time.monotonic() + timeout
+            while len(replies) < expect:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    replies.append(await asyncio.wait_for(queue.get(), remaining))
+                except asyncio.TimeoutError:
+                    break
+        finally:
+            self._waiters.pop(message.id, None)
+        return replies
+
+    def _ensure_conversation(self, conversation_id: str) -> None:
+        try:
+            self.bus.get_conversation(conversation_id)
+        except UsageError:
+            self.bus.create_conversation(conversation_id, [HUMAN], conversation_id=conversation_id)
+
+    async def send(self, content: str, *, conversation: str | None = None, sender: str = HUMAN,
+                   timeout: float = 60.0) -> tuple[Message, list[Message]]:
+        """A message from a human (or external client) onto the bus; returns it and the replies it caused.
+
+        Waits for one reply from each MAD the message mentions, or until the timeout.
+        """
+        if not content or not content.strip():
+            raise UsageError("the message is empty")
+        conversation = conversation or DEFAULT_CONVERSATION
+        if conversation == DEFAULT_CONVERSATION:
+            self._ensure_conversation(conversation)
+        else:
+            self.bus.get_conversation(conversation)
+        sender = sender.lower()
+        if not self.bus.is_participant(sender):
+            self.bus.register(sender, None)
+        message = Message.create(conversation, sender, content)
+        unknown = [m for m in message.mentions if not self.bus.is_participant(m)]
+        if unknown:
+            import difflib
+            close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
+            hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
+            raise UsageError(f"no participant named @{unknown[0]}{hint}")
+        addressed = [m for m in message.mentions if m in self.runners and m != sender]
+        if not addressed:
+            conv = self.bus.get_conversation(conversation)
+            if not any(p in self.runners for p in conv.participants):
+                raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
+        self.hub.emit("human_input", sender, conversation=conversation, correlation_id=message.correlation_id,
+                      content=self.hub.redactor.text(content), message_id=message.id)
+        replies = await self.exchange(message, timeout=timeout, expect=len(addressed))
+        return message, replies
+
+    # cognition and introspection ---------------------------------------------
+    def thought_engine(self, mad: str) -> ThoughtEngine:
+        engine = self._engines.get(mad)
+        if engine is None:
+            engine = self._engines[mad] = ThoughtEngine(self, mad)
+        return engine
+
+    def directory(self) -> list[dict[str, Any]]:
+        """Every participant with its liveness: HEALTHY, STALE or DISCONNECTED."""
+        now = time.time()
+        rows = []
+        for name, runner in self.runners.items():
+            if runner.state in (MADState.RUNNING, MADState.PAUSED):
+                liveness = "STALE" if len(runner.mailbox) >= runner.mailbox.maxsize else "HEALTHY"
+            elif runner.state in (MADState.RESTARTING, MADState.STARTING):
+                liveness = "STALE"
+            else:
+                liveness = "DISCONNECTED"
+            rows.append({"participant": name, "kind": "mad", "state": runner.state.value,
+                         "liveness": liveness, "last_active": runner.last_active,
+                         "mailbox_depth": len(runner.mailbox)})
+        for name, seen in sorted(self.last_seen.items()):
+            if name in self.runners:
+                continue
+            age = now - seen
+            liveness = "HEALTHY" if age < 300 else "STALE" if age < 3600 else "DISCONNECTED"
+            rows.append({"participant": name, "kind": "external", "state": None, "liveness": liveness,
+                         "last_active": seen, "mailbox_depth": 0})
+        return rows
+
+    def status(self) -> dict[str, Any]:
+        """Every MAD's state, module hash, mailbox, counters and stage figures."""
+        hashes = {cls.name: mod.short_hash for mod in self.modules for cls in mod.mads}
+        return {
+            "mads": {
+                name: {**runner.status(), "version": hashes.get(name),
+                       "stages": self.thought_engine(name).statistics() if self.started else {}}
+                for name, runner in self.runners.items()
+            },
+            "bus": self.bus.statistics(),
+        }

@@ -1,0 +1,139 @@
+"""Events: everything that happens in the ecosystem, redacted and handed to pluggable sinks."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+KINDS = (
+    "session_start", "session_end", "message", "tool_call", "tool_result", "llm_call",
+    "llm_result", "log", "state", "crash", "restart", "sample", "profile", "human_input",
+    "external_call", "reload", "reload_failed", "stage", "blocked",
+)
+
+REDACTED = "[redacted]"
+_SECRET_NAME = re.compile(r"(?i)(api[_-]?key|token|secret|passw(or)?d|passphrase|private[_-]?key|credential|auth)")
+
+
+def looks_secret(name: str) -> bool:
+    """True for names like OPENAI_API_KEY, token, db_password: their values are never recorded."""
+    return bool(_SECRET_NAME.search(name))
+
+
+@dataclass(slots=True)
+class Event:
+    """One thing that happened: kind, who, where, and a JSON-able payload."""
+
+    kind: str
+    mad: str | None = None
+    conversation: str | None = None
+    correlation_id: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    wall: float = field(default_factory=time.time)
+    mono: float = field(default_factory=time.monotonic)
+
+
+class EventSink(Protocol):
+    """Receives every event; must not block (buffer and write elsewhere)."""
+
+    def handle(self, event: Event) -> None: ...
+
+
+class Redactor:
+    """Replaces known secret values, and values under secret-looking keys, with [redacted]."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        """Remember a secret value (at least 4 characters) so it is never written anywhere."""
+        if not value or len(value) < 4:
+            return
+        with self._lock:
+            if value not in self._values:
+                self._values.add(value)
+                ordered = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+    def add_environment(self, environ: dict[str, str]) -> None:
+        """Remember the values of environment variables whose names look like keys or tokens."""
+        for name, value in environ.items():
+            if looks_secret(name):
+                self.add(value)
+
+    def text(self, text: str) -> str:
+        """The text with every known secret value replaced."""
+        pattern = self._pattern
+        if pattern is None or not text:
+            return text
+        return pattern.sub(REDACTED, text)
+
+    def value(self, value: Any, key: str | None = None) -> Any:
+        """A deep copy of a JSON-able value with secrets replaced."""
+        if key is not None and isinstance(value, str) and looks_secret(key) and value:
+            return REDACTED
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.value(v, k if isinstance(k, str) else None) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value
+
+
+class EventHub:
+    """Fans every event out to its sinks, after redaction; a failing sink never stops the others."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor or Redactor()
+        self.sinks: list[EventSink] = []
+        self.sink_errors = 0
+        self.counts: dict[str, int] = {}
+
+    def add_sink(self, sink: EventSink) -> None:
+        self.sinks.append(sink)
+
+    def remove_sink(self, sink: EventSink) -> None:
+        if sink in self.sinks:
+            self.sinks.remove(sink)
+
+    def emit(
+        self,
+        kind: str,
+        mad: str | None = None,
+        *,
+        conversation: str | None = None,
+        correlation_id: str | None = None,
+        **payload: Any,
+    ) -> Event | None:
+        """Record one event; returns it (redacted) or None when nobody listens."""
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if not self.sinks:
+            return None
+        event = Event(kind, mad, conversation, correlation_id, self.redactor.value(payload))
+        for sink in self.sinks:
+            try:
+                sink.handle(event)
+            except Exception:  # a sink's fault must not reach the MAD that emitted
+                self.sink_errors += 1
+        return event
+
+
+class ListSink:
+    """Keeps events in a list: for tests and for short-lived commands."""
+
+    def __init__(self, predicate: Callable[[Event], bool] | None = None) -> None:
+        self.events: list[Event] = []
+        self.predicate = predicate
+
+    def handle(self, event: Event) -> None:
+        if self.predicate is None or self.predicate(event):
+            self.events.append(event)
+
+    def of(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]

@@ -1,0 +1,93 @@
+"""The one interface every LLM provider implements, and the records of a call."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class LLMError(Exception):
+    """The provider could not answer (unreachable, refused, script exhausted)."""
+
+
+@dataclass
+class ToolCall:
+    """The model asks for a tool: its name and arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str = ""
+
+
+@dataclass
+class LLMRequest:
+    """One completion request: the calling MAD, chat messages and the tools on offer."""
+
+    mad: str
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LLMResponse:
+    """What the model said: text, tool calls, and what it cost."""
+
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": self.cost,
+            "latency_ms": round(self.latency * 1000, 3),
+        }
+
+
+# Dollars per million tokens (input, output) for models whose price is public.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "claude-sonnet-4-5": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
+    "claude-opus-4-1": (15.00, 75.00),
+}
+
+
+def cost_of(model: str, input_tokens: int, output_tokens: int) -> float:
+    """Dollars for a call; 0 for local or unknown models."""
+    price = PRICES.get(model)
+    if price is None:
+        return 0.0
+    return (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
+
+
+def estimate_tokens(value: Any) -> int:
+    """A rough token count (4 characters a token) for providers that report none."""
+    return max(1, len(str(value)) // 4)
+
+
+class Provider(ABC):
+    """An LLM backend: lists its models and completes a chat with tools."""
+
+    name: str = ""
+
+    @abstractmethod
+    def models(self) -> list[str]: ...
+
+    @abstractmethod
+    async def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+    async def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,343 @@
+"""Supervision: each MAD runs in its own task, crashes are caught and restarted with backoff.
+
+A handler that raises is recorded with its traceback and answered with an #error reply;
+the MAD restarts after a growing pause; after too many crashes in a window it is FAILED
+and answers everything with an error until restarted by hand. Its neighbours never notice.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .accounting import Account, StepTracker, metered
+from .bus import Delivery, Mailbox, Observation
+from .errors import MADUnavailable, MadError
+from .mad import MAD, ToolSpec
+
+if TYPE_CHECKING:
+    from .context import MADContext
+    from .events import EventHub
+
+
+class MADState(str, enum.Enum):
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    PAUSED = "paused"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    RETIRED = "retired"
+
+
+@dataclass(slots=True)
+class Invocation:
+    """A tool call waiting in a MAD's mailbox; its result goes to the future."""
+
+    spec: ToolSpec
+    kwargs: dict[str, Any]
+    future: asyncio.Future[Any]
+    correlation_id: str | None = None
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line, for a user."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, MadError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class MADRunner:
+    """Owns one MAD: its instance, mailbox, task, crash history and account."""
+
+    def __init__(
+        self,
+        cls: type[MAD],
+        ctx: MADContext,
+        hub: EventHub,
+        tracker: StepTracker,
+        *,
+        mailbox_size: int = 1000,
+        restart_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+        max_crashes: int = 5,
+        crash_window: float = 60.0,
+    ) -> None:
+        self.cls = cls
+        self.name = cls.name
+        self.ctx = ctx
+        self.hub = hub
+        self.tracker = tracker
+        self.mailbox = Mailbox(mailbox_size)
+        self.account = Account(self.name)
+        self.instance: MAD | None = None
+        self.state = MADState.STOPPED
+        self.failure: str | None = None
+        self.restart_backoff = restart_backoff
+        self.max_backoff = max_backoff
+        self.max_crashes = max_crashes
+        self.crash_window = crash_window
+        self.crash_times: deque[float] = deque()
+        self.restarts = 0
+        self.last_active = time.time()
+        self._task: asyncio.Task[None] | None = None
+        self._resume = asyncio.Event()
+        self._resume.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.on_crash: Callable[[MADRunner, BaseException], None] | None = None
+
+    # lifecycle -------------------------------------------------------------
+    async def start(self) -> None:
+        self.state = MADState.STARTING
+        self.instance = self.cls(self.ctx)
+        await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
+        self.state = MADState.RUNNING
+        self._task = asyncio.create_task(self._loop(), name=f"mad:{self.name}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self.instance is not None and self.state not in (MADState.FAILED,):
+            try:
+                await self.instance.on_stop()
+            except Exception as exc:
+                self.hub.emit("crash", self.name, handler="on_stop", error=one_line(exc),
+                              traceback=traceback.format_exc())
+        self._fail_pending(MADUnavailable(f"{self.name} is stopping"))
+        self.state = MADState.STOPPED
+
+    async def restart(self) -> None:
+        """Restart by hand: a FAILED MAD comes back with a clean crash history."""
+        await self.stop()
+        self.crash_times.clear()
+        self.failure = None
+        await self.start()
+        self.restarts += 1
+        self.hub.emit("restart", self.name, reason="requested", restarts=self.restarts)
+
+    def pause(self) -> None:
+        if self.state == MADState.RUNNING:
+            self.state = MADState.PAUSED
+        self._resume.clear()
+
+    def resume(self) -> None:
+        if self.state == MADState.PAUSED:
+            self.state = MADState.RUNNING
+        self._resume.set()
+
+    async def wait_idle(self) -> None:
+        """Wait until the handler in progress, if any, has finished."""
+        await self._idle.wait()
+
+    # work ------------------------------------------------------------------
+    async def invoke(self, spec: ToolSpec, kwargs: dict[str, Any], correlation_id: str | None = None) -> Any:
+        """Run a tool through the mailbox, in turn with the MAD's messages; returns its result."""
+        if self.state in (MADState.FAILED, MADState.RETIRED, MADState.STOPPED):
+            raise MADUnavailable(self.unavailable_reason())
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self.mailbox.put(Invocation(spec, kwargs, future, correlation_id))
+        return await future
+
+    async def call_inline(self, spec: ToolSpec, kwargs: dict[str, Any]) -> Any:
+        """Run one of this MAD's tools from inside its own handler (no mailbox: it would wait on itself)."""
+        assert self.instance is not None
+        fn = getattr(self.instance, spec.method)
+        if spec.is_async:
+            return await fn(**kwargs)
+        account = self.account
+
+        def run() -> Any:
+            cpu0 = time.thread_time()
+            try:
+                return fn(**kwargs)
+            finally:
+                account.add_cpu(time.thread_time() - cpu0)
+
+        return await asyncio.to_thread(run)
+
+    def unavailable_reason(self) -> str:
+        if self.state == MADState.FAILED:
+            return f"{self.name} has FAILED ({self.failure}); restart it with mad_restart_mad"
+        if self.state == MADState.RETIRED:
+            return f"{self.name} is retired: {self.failure or 'its module was removed'}"
+        return f"{self.name} is {self.state.value}"
+
+    async def _loop(self) -> None:
+        mailbox = self.mailbox
+        while True:
+            item = await mailbox.get()
+            if not self._resume.is_set():
+                await self._resume.wait()
+            if self.state == MADState.FAILED:
+                await self._refuse(item)
+                continue
+            self._idle.clear()
+            try:
+                await self._handle(item)
+            finally:
+                self._idle.set()
+                self.last_active = time.time()
+
+    async def _handle(self, item: Any) -> None:
+        instance = self.instance
+        assert instance is not None
+        account = self.account
+        account.handled += 1
+        if type(item) is Delivery:
+            account.messages_in += 1
+            handler = f"{self.name}.on_message"
+            coro = instance.on_message(item.message, item.addressed)
+        elif type(item) is Invocation:
+            account.tool_calls += 1
+            handler = f"{self.name}.{item.spec.method}"
+            coro = self.call_inline(item.spec, item.kwargs)
+        elif type(item) is Observation:
+            handler = f"{self.name}.on_observe"
+            coro = instance.on_observe(item.message, item.conversation)
+        else:
+            raise TypeError(f"unknown mailbox item {item!r}")
+        try:
+            result = await metered(coro, account, self.tracker, handler)
+        except MadError as exc:  # a tool's own refusal: an error result, not a crash
+            account.errors += 1
+            if type(item) is Invocation and not item.future.done():
+                item.future.set_exception(exc)
+            return
+        except asyncio.CancelledError:
+            if type(item) is Invocation and not item.future.done():
+                item.future.set_exception(MADUnavailable(f"{self.name} stopped while running {handler}"))
+            raise
+        except Exception as exc:
+            await self._crashed(item, handler, exc)
+            return
+        if type(item) is Invocation and not item.future.done():
+            item.future.set_result(result)
+
+    async def _crashed(self, item: Any, handler: str, exc: Exception) -> None:
+        account = self.account
+        account.errors += 1
+        account.crashes += 1
+        cause = one_line(exc)
+        tb = traceback.format_exc()
+        correlation = None
+        if type(item) is Delivery:
+            correlation = item.message.correlation_id
+        elif type(item) is Invocation:
+            correlation = item.correlation_id
+        self.hub.emit("crash", self.name, correlation_id=correlation, handler=handler, error=cause, traceback=tb)
+        self.ctx.log.error("%s crashed in %s: %s", self.name, handler, cause)
+        if type(item) is Invocation and not item.future.done():
+            item.future.set_exception(MadError(f"{item.spec.name} crashed: {cause}"))
+        elif type(item) is Delivery and item.addressed and item.message.reply_to is None:
+            await self._reply_error(item, f"{self.name} crashed in {handler}: {cause}")
+        if self.on_crash is not None:
+            self.on_crash(self, exc)
+        now = time.monotonic()
+        self.crash_times.append(now)
+        while self.crash_times and now - self.crash_times[0] > self.crash_window:
+            self.crash_times.popleft()
+        if len(self.crash_times) >= self.max_crashes:
+            self.state = MADState.FAILED
+            self.failure = f"{len(self.crash_times)} crashes in {self.crash_window:g} s; last: {cause}"
+            self.hub.emit("state", self.name, state="failed", reason=self.failure)
+            self.ctx.log.error("%s is FAILED: %s", self.name, self.failure)
+            return
+        await self._restart_after_crash(cause)
+
+    async def _restart_after_crash(self, cause: str) -> None:
+        self.state = MADState.RESTARTING
+        self.hub.emit("state", self.name, state="restarting", reason=cause)
+        delay = min(self.max_backoff, self.restart_backoff * (2 ** (len(self.crash_times) - 1)))
+        await asyncio.sleep(delay)
+        old = self.instance
+        if old is not None:
+            try:
+                await old.on_stop()
+            except Exception as exc:
+                self.ctx.log.warning("%s.on_stop failed during restart: %s", self.name, one_line(exc))
+        self.instance = self.cls(self.ctx)
+        try:
+            await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
+        except Exception as exc:
+            self.state = MADState.FAILED
+            self.failure = f"on_start failed during restart: {one_line(exc)}"
+            self.hub.emit("state", self.name, state="failed", reason=self.failure, traceback=traceback.format_exc())
+            return
+        self.restarts += 1
+        self.state = MADState.RUNNING if self._resume.is_set() else MADState.PAUSED
+        self.hub.emit("restart", self.name, reason=cause, restarts=self.restarts, backoff=delay)
+
+    async def _refuse(self, item: Any) -> None:
+        reason = self.unavailable_reason()
+        if type(item) is Invocation and not item.future.done():
+            item.future.set_exception(MADUnavailable(reason))
+        elif type(item) is Delivery and item.addressed and item.message.reply_to is None:
+            await self._reply_error(item, reason)
+
+    async def _reply_error(self, item: Delivery, text: str) -> None:
+        reply = item.message.reply(self.name, text, tags=["error"], data={"error": text})
+        try:
+            await self.ctx.publish(reply)
+        except MadError as exc:
+            self.ctx.log.warning("could not deliver the error reply of %s: %s", self.name, one_line(exc))
+
+    def _fail_pending(self, exc: Exception) -> None:
+        while not self.mailbox.empty():
+            item = self.mailbox.get_nowait()
+            if type(item) is Invocation and not item.future.done():
+                item.future.set_exception(exc)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "mad": self.name,
+            "state": self.state.value,
+            "failure": self.failure,
+            "restarts": self.restarts,
+            "mailbox": self.mailbox.statistics(),
+            "account": self.account.snapshot(),
+            "last_active": self.last_active,
+        }
+
+
+class Watchdog:
+    """A thread that notices a handler step holding the event loop for longer than the threshold."""
+
+    def __init__(self, tracker: StepTracker, threshold: float, report: Callable[[str, str, float], None]) -> None:
+        self.tracker = tracker
+        self.threshold = threshold
+        self.report = report
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mad-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        interval = min(0.1, self.threshold / 5)
+        while not self._stop.wait(interval):
+            step = self.tracker.current
+            if step is None or step.reported:
+                continue
+            held = time.perf_counter() - step.started
+            if held > self.threshold:
+                step.reported = True
+                self.report(step.mad, step.handler, held)

@@ -1,0 +1,29 @@
+"""Shared fixtures: an ecosystem in a temporary MAD_HOME, started and stopped around a test."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mads.kernel import MAD, Config, Ecosystem, ListSink
+
+
+@pytest.fixture
+def make_ecosystem(tmp_path: Path) -> Callable[..., Any]:
+    """Build an ecosystem in tmp_path; `mads=[...]` for test MADs, `only=[...]` for package MADs."""
+
+    @asynccontextmanager
+    async def factory(mads: list[type[MAD]] | None = None, *, only: list[str] | None = None,
+                      environ: dict[str, str] | None = None, **config: Any) -> AsyncIterator[Ecosystem]:
+        cfg = Config(home=tmp_path / "home", include_package=only is not None, only=only,
+                     environ=environ or {}, restart_backoff=0.001, **config)
+        eco = Ecosystem(cfg, mads=mads)
+        eco.events = ListSink()  # type: ignore[attr-defined]
+        eco.hub.add_sink(eco.events)  # type: ignore[attr-defined]
+        async with eco:
+            yield eco
+
+    return factory
