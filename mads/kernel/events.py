@@ -1,6 +1,7 @@
 """Events: everything that happens in the ecosystem, redacted and handed to pluggable sinks."""
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -137,3 +138,16 @@ class ListSink:
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.kind == kind]
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that writes every record with secret values already replaced."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.text(record.getMessage())
+        record.args = None
+        return True

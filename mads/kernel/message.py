@@ -85,6 +85,11 @@ def parse_args(text: str) -> tuple[dict[str, Any], bool]:
         tokens = shlex.split(text)
     except ValueError as exc:
         raise ValueError(f"cannot split arguments: {exc}") from None
+    return parse_pairs(tokens), True
+
+
+def parse_pairs(tokens: list[str]) -> dict[str, Any]:
+    """`key=value` (a string to coerce) and `key:=JSON` (typed as given) tokens, as in httpie."""
     args: dict[str, Any] = {}
     for token in tokens:
         key, sep, value = token.partition("=")
@@ -99,7 +104,7 @@ def parse_args(text: str) -> tuple[dict[str, Any], bool]:
         if not _KEY.match(key):
             raise ValueError(f"bad argument name {key!r}")
         args[key] = value
-    return args, True
+    return args
 
 
 class RawJSON:

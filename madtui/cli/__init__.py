@@ -1,0 +1,27 @@
+"""The `mad` command line: a thin layer over the kernel's API."""
+from __future__ import annotations
+
+import click
+
+from madtui import __version__
+
+from .ecosystem_commands import call, run, send, tools
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mad")
+def cli() -> None:
+    """mad: a workbench for an ecosystem of MADs running in one Python process.
+
+    Example: mad send "@Dewey search query=budget"
+    """
+
+
+cli.add_command(tools)
+cli.add_command(call)
+cli.add_command(send)
+cli.add_command(run)
+
+
+def main() -> None:
+    cli(prog_name="mad")

@@ -1,0 +1,178 @@
+"""`mad tools`, `mad call`, `mad send`, `mad run`: the ecosystem from the command line."""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mads.kernel import ArgumentError, Ecosystem, Message, UsageError
+from mads.kernel.message import RawJSON, parse_pairs
+
+from .options import ecosystem_options, make_config, run_async, setup_logging
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array of every tool.")
+@ecosystem_options
+def tools(as_json: bool, home: Path, mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
+    """List every tool of every MAD: name, description and input schema.
+
+    Example: mad tools --json | jq '.[].name'
+    """
+
+    async def body(**_: Any) -> None:
+        eco = Ecosystem(make_config(home, mad_path, provider))
+        specs = eco.tools()
+        if as_json:
+            click.echo(_dump([spec.describe() for spec in specs.values()]))
+            return
+        width = max(len(name) for name in specs) if specs else 0
+        for name, spec in specs.items():
+            required = spec.input_schema.get("required", [])
+            optional = [p for p in spec.input_schema.get("properties", {}) if p not in required]
+            params = " ".join([f"{p}*" for p in required] + optional)
+            click.echo(f"{name:<{width}}  {spec.description}")
+            if params:
+                click.echo(f"{'':<{width}}    {params}")
+
+    setup_logging(debug)
+    run_async(body)(debug=debug)
+
+
+def _call_arguments(pairs: tuple[str, ...], args_json: str | None) -> dict[str, Any]:
+    try:
+        arguments = parse_pairs(list(pairs))
+    except ValueError as exc:
+        raise ArgumentError(str(exc)) from None
+    if args_json:
+        try:
+            extra = json.loads(args_json)
+        except json.JSONDecodeError as exc:
+            raise ArgumentError(f"--args is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        if not isinstance(extra, dict):
+            raise ArgumentError("--args must be a JSON object")
+        arguments.update({k: RawJSON(v) for k, v in extra.items()})
+    return arguments
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("tool")
+@click.argument("pairs", nargs=-1, type=click.UNPROCESSED)
+@click.option("--args", "args_json", metavar="JSON", help="Arguments as one JSON object.")
+@ecosystem_options
+def call(tool: str, pairs: tuple[str, ...], args_json: str | None, home: Path, mad_path: tuple[Path, ...],
+         provider: str, debug: bool) -> None:
+    """Call one tool; print its result as JSON on stdout.
+
+    Arguments are key=value (typed by the tool's schema) or key:=JSON (as in httpie).
+    Exit 0 on success, 1 when the tool reports an error, 2 for usage errors.
+
+    Example: mad call rogers_create_conversation name=ops participants:='["human","dewey"]'
+    """
+
+    async def body(**_: Any) -> None:
+        arguments = _call_arguments(pairs, args_json)
+        eco = Ecosystem(make_config(home, mad_path, provider))
+        setup_logging(debug, eco)
+        eco.tool(tool)  # unknown tool: exit 2 before anything starts
+        async with eco:
+            eco.hub.emit("human_input", "human", tool=tool, arguments={k: getattr(v, "value", v) for k, v in arguments.items()})
+            result = await eco.call_tool(tool, arguments, raw=True)
+        click.echo(_dump(result))
+
+    setup_logging(debug)
+    run_async(body)(debug=debug)
+
+
+def _reply_line(reply: Message) -> str:
+    data = reply.data if isinstance(reply.data, dict) else {}
+    stage = data.get("stage") or {}
+    text = reply.content
+    prefix = f"@{reply.mentions[0]}" if reply.mentions else ""
+    if prefix and text.lower().startswith(prefix):
+        text = text[len(prefix):].lstrip(" ")
+    figures = []
+    if stage:
+        figures = [stage.get("name", "?"), f"{stage.get('llm_calls', 0)} LLM calls"]
+        if stage.get("tokens"):
+            figures.append(f"{stage['tokens']} tokens")
+    head = f"── {reply.sender}" + (f" · {' · '.join(figures)}" if figures else "")
+    return f"{head}\n{text}"
+
+
+@click.command()
+@click.argument("text")
+@click.option("--conversation", "conversation", metavar="ID", help="Conversation to send into (default: main).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for replies.")
+@click.option("--json", "as_json", is_flag=True, help="Print the message and its replies as JSON.")
+@ecosystem_options
+def send(text: str, conversation: str | None, timeout: float, as_json: bool, home: Path,
+         mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
+    """Send a message from @human onto the bus; print the replies it caused.
+
+    Deterministic commands (@Mad tool key=value) run with no LLM; prose goes to the MAD's
+    Imperator. Exit 1 when a MAD replies with an error or does not reply in time.
+
+    Example: mad send "@Horace write_file path=notes/a.txt content=hello"
+    """
+
+    async def body(**_: Any) -> int:
+        eco = Ecosystem(make_config(home, mad_path, provider))
+        setup_logging(debug, eco)
+        async with eco:
+            message, replies = await eco.send(text, conversation=conversation, timeout=timeout)
+        expected = [m for m in message.mentions if m in eco.runners]
+        missing = [m for m in expected if m not in {r.sender for r in replies}]
+        if as_json:
+            click.echo(_dump({"message": message.to_dict(), "replies": [r.to_dict() for r in replies],
+                              "missing": missing}))
+        else:
+            for reply in replies:
+                click.echo(_reply_line(reply))
+        for name in missing:
+            click.echo(f"mad: error: no reply from @{name} within {timeout:g} s", err=True)
+        failed = missing or any("error" in r.tags for r in replies)
+        return 1 if failed else 0
+
+    setup_logging(debug)
+    sys.exit(run_async(body)(debug=debug))
+
+
+@click.command()
+@ecosystem_options
+def run(home: Path, mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
+    """Run the ecosystem headless until Ctrl-C; print one ready line.
+
+    Example: MAD_HOME=/tmp/mad mad run --provider scripted
+    """
+
+    async def body(**_: Any) -> None:
+        started = time.perf_counter()
+        eco = Ecosystem(make_config(home, mad_path, provider))
+        setup_logging(debug, eco)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        async with eco:
+            names = ", ".join(eco.runners)
+            click.echo(f"mad: ready in {time.perf_counter() - started:.2f} s: {len(eco.runners)} MADs ({names}); "
+                       f"home {home}; provider {provider}; Ctrl-C stops")
+            sys.stdout.flush()
+            await stop.wait()
+        click.echo("mad: stopped", err=True)
+
+    setup_logging(debug)
+    run_async(body)(debug=debug)
+
+

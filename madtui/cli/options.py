@@ -1,0 +1,88 @@
+"""Options shared by every command that starts an ecosystem, and the one-line error convention."""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mads.kernel import Config, Ecosystem, MadError
+from mads.kernel.events import RedactingFilter
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PathList(click.Path):
+    """A repeatable folder option whose environment variable is os.pathsep-separated."""
+
+    envvar_list_splitter = os.pathsep
+
+
+def ecosystem_options(fn: F) -> F:
+    """--home, --mad-path, --provider and --debug, each with its environment variable."""
+    options = [
+        click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME",
+                     default=".mad", show_default=True, show_envvar=True, help="Folder of all MAD state."),
+        click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
+                     envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable)."),
+        click.option("--provider", envvar="MAD_PROVIDER", default="offline", show_default=True,
+                     show_envvar=True, help="LLM provider: offline, scripted, openai, anthropic."),
+        click.option("--debug", is_flag=True, help="Show tracebacks and debug logs."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def make_config(home: Path, mad_path: tuple[Path, ...], provider: str, **overrides: Any) -> Config:
+    """The ecosystem's settings from the shared options (already merged with the environment)."""
+    return Config(home=home, mad_path=list(mad_path), provider=provider, environ=dict(os.environ), **overrides)
+
+
+def setup_logging(debug: bool, ecosystem: Ecosystem | None = None) -> None:
+    """Warnings and errors as one line each on stderr (debug: everything); secrets redacted."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_mad", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._mad = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("mad: %(name)s: %(message)s"))
+    if ecosystem is not None:
+        handler.addFilter(RedactingFilter(ecosystem.hub.redactor))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def fail(message: str, code: int) -> None:
+    """One line on stderr and the exit code."""
+    click.echo(f"mad: error: {message}", err=True)
+    sys.exit(code)
+
+
+def run_async(coro_fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+    """Run an async command body; MadError becomes one line and its exit code (2 usage, 1 otherwise)."""
+
+    @functools.wraps(coro_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return asyncio.run(coro_fn(*args, **kwargs))
+        except MadError as exc:
+            if debug:
+                raise
+            fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        except Exception as exc:
+            if debug:
+                raise
+            fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+    return wrapper
