@@ -128,7 +128,8 @@ def parse(content: str) -> Parsed:
         content = str(content)
     mentions = list(dict.fromkeys(m.lower() for m in _MENTION.findall(content)))
     tags = list(dict.fromkeys(t.lower() for t in _TAG.findall(content)))
-    paths = list(dict.fromkeys(_URL.findall(content) + _PATH.findall(content)))
+    urls = _URL.findall(content)
+    paths = list(dict.fromkeys(urls + _PATH.findall(_URL.sub(" ", content) if urls else content)))
     command: Command | None = None
     head = _COMMAND_HEAD.match(content)
     if head:
