@@ -9,6 +9,7 @@ This is the one object the CLI, the MCP gateway and tests drive:
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 import time
 from typing import Any
@@ -138,6 +139,7 @@ class Ecosystem:
         return {name: spec for runner in self.runners.values() for name, spec in runner.cls.tools.items()}
 
     def tool(self, name: str) -> ToolSpec:
+        self.load()
         for runner in self.runners.values():
             spec = runner.cls.tools.get(name)
             if spec is not None:
@@ -271,12 +273,7 @@ class Ecosystem:
         if not self.bus.is_participant(sender):
             self.bus.register(sender, None)
         message = Message.create(conversation, sender, content)
-        unknown = [m for m in message.mentions if not self.bus.is_participant(m)]
-        if unknown:
-            import difflib
-            close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
-            hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
-            raise UsageError(f"no participant named @{unknown[0]}{hint}")
+        self.check_mentions(message)
         addressed = [m for m in message.mentions if m in self.runners and m != sender]
         if not addressed:
             conv = self.bus.get_conversation(conversation)
@@ -286,6 +283,16 @@ class Ecosystem:
                       content=self.hub.redactor.text(content), message_id=message.id)
         replies = await self.exchange(message, timeout=timeout, expect=len(addressed))
         return message, replies
+
+    def check_mentions(self, message: Message) -> None:
+        """UsageError for a mention of nobody, with the closest name; needs only load()."""
+        self.load()
+        known = set(self.runners) | {HUMAN}
+        unknown = [m for m in message.mentions if m not in known and not self.bus.is_participant(m)]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
+            hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
+            raise UsageError(f"no participant named @{unknown[0]}{hint}")
 
     # cognition and introspection ---------------------------------------------
     def thought_engine(self, mad: str) -> ThoughtEngine:

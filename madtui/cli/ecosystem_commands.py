@@ -27,6 +27,7 @@ def _dump(value: Any) -> str:
 def tools(as_json: bool, home: Path, mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
     """List every tool of every MAD: name, description and input schema.
 
+    \b
     Example: mad tools --json | jq '.[].name'
     """
 
@@ -77,6 +78,7 @@ def call(tool: str, pairs: tuple[str, ...], args_json: str | None, home: Path, m
     Arguments are key=value (typed by the tool's schema) or key:=JSON (as in httpie).
     Exit 0 on success, 1 when the tool reports an error, 2 for usage errors.
 
+    \b
     Example: mad call rogers_create_conversation name=ops participants:='["human","dewey"]'
     """
 
@@ -84,7 +86,7 @@ def call(tool: str, pairs: tuple[str, ...], args_json: str | None, home: Path, m
         arguments = _call_arguments(pairs, args_json)
         eco = Ecosystem(make_config(home, mad_path, provider))
         setup_logging(debug, eco)
-        eco.tool(tool)  # unknown tool: exit 2 before anything starts
+        eco.prepare(eco.tool(tool), arguments, raw=True)  # usage errors exit 2 before anything starts
         async with eco:
             eco.hub.emit("human_input", "human", tool=tool, arguments={k: getattr(v, "value", v) for k, v in arguments.items()})
             result = await eco.call_tool(tool, arguments, raw=True)
@@ -123,12 +125,14 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, hom
     Deterministic commands (@Mad tool key=value) run with no LLM; prose goes to the MAD's
     Imperator. Exit 1 when a MAD replies with an error or does not reply in time.
 
+    \b
     Example: mad send "@Horace write_file path=notes/a.txt content=hello"
     """
 
     async def body(**_: Any) -> int:
         eco = Ecosystem(make_config(home, mad_path, provider))
         setup_logging(debug, eco)
+        eco.check_mentions(Message.create(conversation or "main", "human", text))
         async with eco:
             message, replies = await eco.send(text, conversation=conversation, timeout=timeout)
         expected = [m for m in message.mentions if m in eco.runners]
@@ -153,6 +157,7 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, hom
 def run(home: Path, mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
     """Run the ecosystem headless until Ctrl-C; print one ready line.
 
+    \b
     Example: MAD_HOME=/tmp/mad mad run --provider scripted
     """
 

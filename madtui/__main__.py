@@ -1,0 +1,4 @@
+"""`python -m madtui` is `mad`."""
+from madtui.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""The `mad` CLI: every command documented, calls typed by schema, one-line errors and exit codes."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from madtui.cli import cli
+
+# The core table of MADS.md: every tool and its required fields.
+CORE_TOOLS = {
+    "rogers_create_conversation": ["name"], "rogers_list_conversations": [],
+    "rogers_get_conversation": ["conversation_id"], "rogers_send_message": ["conversation_id", "content"],
+    "rogers_get_messages": ["conversation_id"], "rogers_join_conversation": ["conversation_id", "participant"],
+    "rogers_leave_conversation": ["conversation_id", "participant"], "rogers_get_connections": [],
+    "rogers_get_stats": [], "rogers_converse": ["prompt"],
+    "fiedler_list_models": [], "fiedler_set_models": ["models"], "fiedler_send": ["prompt"],
+    "fiedler_get_usage": [], "fiedler_converse": ["prompt"],
+    "turing_set_secret": ["name", "value"], "turing_list_secrets": [], "turing_rotate_secret": ["name"],
+    "turing_delete_secret": ["name"], "turing_grant": ["name", "mad"], "turing_revoke": ["name", "mad"],
+    "turing_audit": [], "turing_converse": ["prompt"],
+    "dewey_search": ["query"], "dewey_get_transcript": ["conversation_id"], "dewey_import": ["path"],
+    "dewey_export": ["conversation_id", "path"], "dewey_converse": ["prompt"],
+    "horace_write_file": ["path", "content"], "horace_read_file": ["path"], "horace_list_files": [],
+    "horace_get_file_info": ["path"], "horace_restore_version": ["path", "version"],
+    "horace_tag_file": ["path", "tags"], "horace_converse": ["prompt"],
+}
+
+
+@pytest.fixture
+def mad(tmp_path: Path):
+    """Run `mad ...` in-process with MAD_HOME in tmp_path; returns (exit code, stdout, stderr)."""
+    runner = CliRunner()
+    env = {"MAD_HOME": str(tmp_path / "home"), "MAD_MASTER_KEY": base64.b64encode(b"k" * 32).decode(),
+           "MAD_PROVIDER": "offline", "MAD_PATH": ""}
+
+    def invoke(*args: str):
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return invoke
+
+
+def test_help_lists_every_command_and_each_has_an_example(mad) -> None:
+    code, out, _ = mad("--help")
+    assert code == 0
+    commands = ["call", "run", "send", "tools"]
+    for name in commands:
+        assert f"  {name} " in out
+        code, out_cmd, _ = mad(name, "--help")
+        assert code == 0 and "Example: mad" in out_cmd or "Example: MAD_HOME" in out_cmd
+
+
+def test_tools_json_lists_every_core_tool_with_schema_and_required_fields(mad) -> None:
+    code, out, _ = mad("tools", "--json")
+    assert code == 0
+    tools = {t["name"]: t for t in json.loads(out)}
+    for name, required in CORE_TOOLS.items():
+        assert name in tools, name
+        schema = tools[name]["input_schema"]
+        assert schema["type"] == "object" and sorted(schema["required"]) == sorted(required), name
+        assert tools[name]["description"], name
+
+
+def test_call_prints_the_result_as_json(mad) -> None:
+    code, out, err = mad("call", "rogers_create_conversation", "name=ops", 'participants:=["human","dewey"]')
+    assert code == 0, err
+    conversation = json.loads(out)
+    assert conversation["name"] == "ops" and conversation["participants"] == ["human", "dewey"]
+
+
+def test_args_option_passes_a_json_object(mad) -> None:
+    code, out, err = mad("call", "horace_write_file", "--args", '{"path": "a.txt", "content": "hi"}')
+    assert code == 0, err
+    assert json.loads(out)["version"] == 1
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["call", "horace_writ_file", "path=a"], "mad: error: unknown tool 'horace_writ_file' (did you mean horace_write_file"),
+    (["call", "horace_write_file", "path=a.txt"], "mad: error: horace_write_file: missing required argument 'content'"),
+    (["call", "horace_read_file", "path=a.txt", "version=two"], "mad: error: horace_read_file: version: expected an integer, got 'two'"),
+    (["call", "horace_write_file", "path=a.txt", "content=x", "colour=red"], "mad: error: horace_write_file: unexpected argument 'colour'"),
+    (["call", "horace_write_file", "oops"], "mad: error: expected key=value, got 'oops'"),
+    (["call", "horace_write_file", "--args", "[1]"], "mad: error: --args must be a JSON object"),
+    (["send", "@Horse list_files"], "mad: error: no participant named @horse (did you mean @horace?)"),
+])
+def test_usage_errors_exit_2_with_one_line_and_change_nothing(mad, tmp_path: Path, args, expected) -> None:
+    code, out, err = mad(*args)
+    assert code == 2
+    assert err.startswith(expected) and err.count("\n") == 1
+    assert out == ""
+    assert not (tmp_path / "home").exists()
+
+
+def test_a_tool_error_exits_1_with_one_line(mad, tmp_path: Path) -> None:
+    code, out, err = mad("call", "horace_write_file", "path=../x", "content=no")
+    assert code == 1 and out == "" and err.count("\n") == 1 and err.startswith("mad: error: ")
+    assert not (tmp_path / "home" / "x").exists() and not (tmp_path / "x").exists()
+
+
+def test_send_runs_a_command_and_prints_the_reply(mad) -> None:
+    code, out, err = mad("send", "@Horace write_file path=notes/a.txt content=hello")
+    assert code == 0, err
+    assert out.startswith("── horace · dtr · 0 LLM calls\n#success")
+    code, out, err = mad("send", "@Dewey search query=hello")
+    assert code == 0, err
+    assert "── dewey · dtr · 0 LLM calls" in out and '"hits"' in out
+
+
+def test_send_error_reply_exits_1(mad) -> None:
+    code, out, err = mad("send", "@Horace read_file path=missing.txt")
+    assert code == 1
+    assert "#error" in out
+
+
+def test_prose_offline_tells_how_to_configure_a_model(mad) -> None:
+    code, out, _ = mad("send", "@Horace what files do you have?")
+    assert "No language model is configured" in out and "--provider" in out
+
+
+def _mad_process(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MAD_HOME": str(home)}
+    env.pop("MAD_PATH", None)
+    return subprocess.run([sys.executable, "-m", "madtui", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_state_persists_across_processes(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    created = _mad_process(home, "call", "rogers_create_conversation", "name=ops",
+                           'participants:=["human","dewey"]')
+    assert created.returncode == 0, created.stderr
+    conversation = json.loads(created.stdout)
+    listed = _mad_process(home, "call", "rogers_list_conversations")
+    assert listed.returncode == 0, listed.stderr
+    assert conversation["id"] in listed.stdout
+    sent = _mad_process(home, "send", "--conversation", conversation["id"], "@Dewey search query=ops")
+    assert sent.returncode == 0, sent.stderr
