@@ -7,6 +7,8 @@ from typing import Any
 
 from .base import LLMError, LLMRequest, LLMResponse, Provider, ToolCall, cost_of
 
+OPENAI_URL = "https://api.openai.com/v1"
+
 
 def to_openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Our chat messages in the OpenAI wire form."""
@@ -51,7 +53,10 @@ class OpenAIProvider(Provider):
         api_key = environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
         if not api_key:
             raise LLMError("the openai provider needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)")
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=1, timeout=120)
+        # Every setting comes from the given environment: the SDK would read os.environ for a missing one.
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url or OPENAI_URL, organization=environ.get("OPENAI_ORG_ID"),
+            project=environ.get("OPENAI_PROJECT_ID"), max_retries=1, timeout=120)
         self._error = openai.OpenAIError
         self.default_model = environ.get("MAD_MODEL") or "gpt-4o-mini"
 
@@ -67,6 +72,8 @@ class OpenAIProvider(Provider):
             completion = await self._client.chat.completions.create(**kwargs)
         except self._error as exc:
             raise LLMError(f"openai: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+        if not completion.choices:
+            raise LLMError(f"openai: the server answered {request.model} with no choices")
         choice = completion.choices[0].message
         calls = []
         for call in choice.tool_calls or []:

@@ -24,6 +24,11 @@ class ScriptedProvider(Provider):
             if path is None:
                 raise LLMError("the scripted provider needs MAD_SCRIPT=replies.jsonl")
             replies = load_script(Path(path))
+        else:
+            for number, reply in enumerate(replies, 1):
+                problem = check_reply(reply)
+                if problem:
+                    raise LLMError(f"reply {number}: {problem}")
         self._shared: deque[dict[str, Any]] = deque()
         self._per_mad: dict[str, deque[dict[str, Any]]] = {}
         for reply in replies:
@@ -38,7 +43,7 @@ class ScriptedProvider(Provider):
         return len(self._shared) + sum(len(q) for q in self._per_mad.values())
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
-        queue = self._per_mad.get(request.mad)
+        queue = self._per_mad.get(request.mad.lower())
         if not queue:
             queue = self._shared
         if not queue:
@@ -71,7 +76,27 @@ def load_script(path: Path) -> list[dict[str, Any]]:
             reply = json.loads(line)
         except json.JSONDecodeError as exc:
             raise LLMError(f"{path}:{number}: not JSON: {exc.msg}") from None
-        if not isinstance(reply, dict) or not ({"text", "tool_calls"} & reply.keys()):
-            raise LLMError(f"{path}:{number}: a reply needs \"text\" or \"tool_calls\"")
+        problem = check_reply(reply)
+        if problem:
+            raise LLMError(f"{path}:{number}: {problem}")
         replies.append(reply)
     return replies
+
+
+def check_reply(reply: Any) -> str | None:
+    """What is wrong with one script reply, or None when it can be served."""
+    if not isinstance(reply, dict) or not ({"text", "tool_calls"} & reply.keys()):
+        return "a reply needs \"text\" or \"tool_calls\""
+    if "text" in reply and not isinstance(reply["text"], str):
+        return "\"text\" must be a string"
+    if "mad" in reply and not isinstance(reply["mad"], str):
+        return "\"mad\" must be a MAD's name"
+    calls = reply.get("tool_calls", [])
+    if not isinstance(calls, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments", {}), dict)
+            for c in calls):
+        return "\"tool_calls\" must be a list of {\"name\": ..., \"arguments\": {...}}"
+    usage = reply.get("usage", {})
+    if not isinstance(usage, dict) or not all(isinstance(v, int) for v in usage.values()):
+        return "\"usage\" must map input_tokens and output_tokens to integers"
+    return None
