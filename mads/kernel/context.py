@@ -68,7 +68,14 @@ class MADContext:
         gateway = self._eco.services.get("llm")
         if gateway is None:
             raise MadError("no LLM gateway is running (Fiedler is not loaded)")
-        return await gateway.complete(self.name, messages, tools=tools, model=model)
+        response = await gateway.complete(self.name, messages, tools=tools, model=model)
+        account = self._eco.runners[self.name].account if self.name in self._eco.runners else None
+        if account is not None:
+            account.llm_calls += 1
+            account.tokens_in += response.input_tokens
+            account.tokens_out += response.output_tokens
+            account.cost += response.cost
+        return response
 
     async def secret(self, name: str) -> str:
         """A secret's value, if Turing has granted it to this MAD; the read is audited."""
