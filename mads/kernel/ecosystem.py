@@ -274,13 +274,14 @@ class Ecosystem:
             self.bus.register(sender, None)
         message = Message.create(conversation, sender, content)
         self.check_mentions(message)
+        self._scrub(message)
         addressed = [m for m in message.mentions if m in self.runners and m != sender]
         if not addressed:
             conv = self.bus.get_conversation(conversation)
             if not any(p in self.runners for p in conv.participants):
                 raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
         self.hub.emit("human_input", sender, conversation=conversation, correlation_id=message.correlation_id,
-                      content=self.hub.redactor.text(content), message_id=message.id)
+                      content=message.content, message_id=message.id)
         replies = await self.exchange(message, timeout=timeout, expect=len(addressed))
         return message, replies
 

@@ -72,15 +72,13 @@ async def test_secret_sent_as_a_bus_command_is_scrubbed_everywhere(make_ecosyste
         assert all(VALUE not in r.content and VALUE not in json.dumps(r.data) for r in replies)
         _, replies = await eco.send("@Turing list_secrets")
         assert [s["name"] for s in replies[0].data["result"]] == ["k"]
-        assert leaked_in_events(eco, VALUE, skip=("human_input",)) == []
+        assert leaked_in_events(eco, VALUE) == []
         assert files_holding(home, VALUE) == []
         assert eco.services["secrets"]._decrypt(eco.services["secrets"]._row("k")) == VALUE
     assert files_holding(home, VALUE) == []
     assert leaked_in_logs(caplog, VALUE) == []
 
 
-@pytest.mark.xfail(strict=True, reason="kernel: Ecosystem.send emits human_input before _scrub learns the "
-                                      "command's secret arguments")
 async def test_human_input_event_of_a_secret_command_is_scrubbed(make_ecosystem) -> None:
     async with make_ecosystem(only=["turing"]) as eco:
         await eco.send(f"@Turing set_secret name=k value={VALUE}")
