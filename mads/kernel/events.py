@@ -16,7 +16,10 @@ KINDS = (
 )
 
 REDACTED = "[redacted]"
-_SECRET_NAME = re.compile(r"(?i)(api[_-]?key|token|secret|passw(or)?d|passphrase|private[_-]?key|credential|auth)")
+_SECRET_NAME = re.compile(
+    r"(?i)(api[_-]?key|(?:^|[_-])key(?:$|[_-])|token|secret|passw(?:or)?d|passphrase|private[_-]?key"
+    r"|credential|authorization|(?:^|[_-])auth(?:$|[_-]))"
+)
 
 
 def looks_secret(name: str) -> bool:
