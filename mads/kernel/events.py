@@ -1,6 +1,7 @@
 """Events: everything that happens in the ecosystem, redacted and handed to pluggable sinks."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
@@ -16,6 +17,11 @@ KINDS = (
 )
 
 REDACTED = "[redacted]"
+
+current_mad: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_mad", default=None)
+"""The MAD whose handler is running: its logs and events are attributed to it."""
+current_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_correlation", default=None)
+"""The correlation id of the request being handled: every event it causes carries it."""
 _SECRET_NAME = re.compile(
     r"(?i)(api[_-]?key|(?:^|[_-])key(?:$|[_-])|token|secret|passw(?:or)?d|passphrase|private[_-]?key"
     r"|credential|authorization|(?:^|[_-])auth(?:$|[_-]))"
@@ -119,6 +125,10 @@ class EventHub:
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if not self.sinks:
             return None
+        if mad is None:
+            mad = current_mad.get()
+        if correlation_id is None:
+            correlation_id = current_correlation.get()
         event = Event(kind, mad, conversation, correlation_id, self.redactor.value(payload))
         for sink in self.sinks:
             try:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .accounting import Account, StepTracker, metered
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError
+from .events import current_correlation, current_mad
 from .mad import MAD, ToolSpec
 
 if TYPE_CHECKING:
@@ -44,6 +45,14 @@ class Invocation:
     kwargs: dict[str, Any]
     future: asyncio.Future[Any]
     correlation_id: str | None = None
+
+
+def correlation_of(item: Any) -> str | None:
+    """The correlation id a mailbox item carries."""
+    if type(item) is Invocation:
+        return item.correlation_id
+    message = getattr(item, "message", None)
+    return message.correlation_id if message is not None else None
 
 
 def one_line(exc: BaseException) -> str:
@@ -98,7 +107,11 @@ class MADRunner:
     async def start(self) -> None:
         self.state = MADState.STARTING
         self.instance = self.cls(self.ctx)
-        await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
+        token = current_mad.set(self.name)
+        try:
+            await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
+        finally:
+            current_mad.reset(token)
         self.state = MADState.RUNNING
         self._task = asyncio.create_task(self._loop(), name=f"mad:{self.name}")
 
@@ -176,6 +189,7 @@ class MADRunner:
         return f"{self.name} is {self.state.value}"
 
     async def _loop(self) -> None:
+        current_mad.set(self.name)  # this task's context: everything it runs is this MAD's
         mailbox = self.mailbox
         while True:
             item = await mailbox.get()
@@ -209,6 +223,7 @@ class MADRunner:
             coro = instance.on_observe(item.message, item.conversation)
         else:
             raise TypeError(f"unknown mailbox item {item!r}")
+        token = current_correlation.set(correlation_of(item))
         try:
             result = await metered(coro, account, self.tracker, handler)
         except MadError as exc:  # a tool's own refusal: an error result, not a crash
@@ -223,6 +238,8 @@ class MADRunner:
         except Exception as exc:
             await self._crashed(item, handler, exc)
             return
+        finally:
+            current_correlation.reset(token)
         if type(item) is Invocation and not item.future.done():
             item.future.set_result(result)
 
@@ -232,11 +249,7 @@ class MADRunner:
         account.crashes += 1
         cause = one_line(exc)
         tb = traceback.format_exc()
-        correlation = None
-        if type(item) is Delivery:
-            correlation = item.message.correlation_id
-        elif type(item) is Invocation:
-            correlation = item.correlation_id
+        correlation = correlation_of(item)
         self.hub.emit("crash", self.name, correlation_id=correlation, handler=handler, error=cause, traceback=tb)
         self.ctx.log.error("%s crashed in %s: %s", self.name, handler, cause)
         if type(item) is Invocation and not item.future.done():
