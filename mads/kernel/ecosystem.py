@@ -208,10 +208,12 @@ class Ecosystem:
         """Keep secret arguments of a command out of everything that records the message."""
         command = message.command
         if command is None or command.mad not in self.runners:
+            message.content = self.hub.redactor.text(message.content)
             return
         tools = self.runners[command.mad].cls.tools
         spec = tools.get(f"{command.mad}_{command.tool}") or tools.get(command.tool)
         if spec is None or not spec.secret_params:
+            message.content = self.hub.redactor.text(message.content)
             return
         for key in spec.secret_params:
             value = command.args.get(key)
