@@ -146,6 +146,14 @@ class Ecosystem:
                 return spec
         raise UnknownToolError(name, self.tools())
 
+    def learn_secrets(self, spec: ToolSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Remember the values of the tool's secret parameters; returns the arguments safe to record."""
+        for key in spec.secret_params:
+            value = kwargs.get(key)
+            if isinstance(value, str):
+                self.hub.redactor.add(value)
+        return {k: (REDACTED if k in spec.secret_params else v) for k, v in kwargs.items()}
+
     def prepare(self, spec: ToolSpec, args: dict[str, Any], raw: bool = False) -> dict[str, Any]:
         """Coerce (when raw) and validate arguments; ArgumentError says what is wrong in one line."""
         if not isinstance(args, dict):
@@ -166,11 +174,7 @@ class Ecosystem:
         spec = self.tool(name)
         kwargs = self.prepare(spec, args or {}, raw)
         runner = self.runners[spec.mad]
-        shown = {k: (REDACTED if k in spec.secret_params else v) for k, v in kwargs.items()}
-        for key in spec.secret_params:
-            value = kwargs.get(key)
-            if isinstance(value, str):
-                self.hub.redactor.add(value)
+        shown = self.learn_secrets(spec, kwargs)
         self.hub.emit("tool_call", spec.mad, correlation_id=correlation_id, tool=name, caller=caller,
                       arguments=to_jsonable_python(shown, fallback=str))
         started = time.perf_counter()
@@ -204,7 +208,7 @@ class Ecosystem:
                           correlation_id=message.correlation_id, message=message.to_dict(),
                           recipients=recipients)
 
-    def _scrub(self, message: Message) -> None:
+    def scrub(self, message: Message) -> None:
         """Keep secret arguments of a command out of everything that records the message."""
         command = message.command
         if command is None or command.mad not in self.runners:
@@ -224,7 +228,7 @@ class Ecosystem:
 
     async def publish(self, message: Message) -> list[str]:
         """Put a message on the bus; resolves whoever waits for replies to the message it answers."""
-        self._scrub(message)
+        self.scrub(message)
         recipients = await self.bus.publish(message)
         if message.reply_to is not None:
             waiter = self._waiters.get(message.reply_to)
@@ -276,7 +280,7 @@ class Ecosystem:
             self.bus.register(sender, None)
         message = Message.create(conversation, sender, content)
         self.check_mentions(message)
-        self._scrub(message)
+        self.scrub(message)
         addressed = [m for m in message.mentions if m in self.runners and m != sender]
         if not addressed:
             conv = self.bus.get_conversation(conversation)

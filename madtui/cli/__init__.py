@@ -6,6 +6,7 @@ import click
 from madtui import __version__
 
 from .ecosystem_commands import call, run, send, tools
+from .sessions_commands import sessions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +22,7 @@ cli.add_command(tools)
 cli.add_command(call)
 cli.add_command(send)
 cli.add_command(run)
+cli.add_command(sessions)
 
 
 def main() -> None:

@@ -6,15 +6,14 @@ import json
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
-from mads.kernel import ArgumentError, Ecosystem, Message, UsageError
+from mads.kernel import ArgumentError, Message
 from mads.kernel.message import RawJSON, parse_pairs
 
-from .options import ecosystem_options, make_config, run_async, setup_logging
+from .options import ecosystem_options, gather, run_async
 
 
 def _dump(value: Any) -> str:
@@ -24,15 +23,17 @@ def _dump(value: Any) -> str:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array of every tool.")
 @ecosystem_options
-def tools(as_json: bool, home: Path, mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
+def tools(as_json: bool, **shared: Any) -> None:
     """List every tool of every MAD: name, description and input schema.
 
     \b
     Example: mad tools --json | jq '.[].name'
     """
 
+    options = gather(shared)
+
     async def body(**_: Any) -> None:
-        eco = Ecosystem(make_config(home, mad_path, provider))
+        eco = options.ecosystem()
         specs = eco.tools()
         if as_json:
             click.echo(_dump([spec.describe() for spec in specs.values()]))
@@ -46,8 +47,7 @@ def tools(as_json: bool, home: Path, mad_path: tuple[Path, ...], provider: str, 
             if params:
                 click.echo(f"{'':<{width}}    {params}")
 
-    setup_logging(debug)
-    run_async(body)(debug=debug)
+    run_async(body)(debug=options.debug)
 
 
 def _call_arguments(pairs: tuple[str, ...], args_json: str | None) -> dict[str, Any]:
@@ -71,8 +71,7 @@ def _call_arguments(pairs: tuple[str, ...], args_json: str | None) -> dict[str, 
 @click.argument("pairs", nargs=-1, type=click.UNPROCESSED)
 @click.option("--args", "args_json", metavar="JSON", help="Arguments as one JSON object.")
 @ecosystem_options
-def call(tool: str, pairs: tuple[str, ...], args_json: str | None, home: Path, mad_path: tuple[Path, ...],
-         provider: str, debug: bool) -> None:
+def call(tool: str, pairs: tuple[str, ...], args_json: str | None, **shared: Any) -> None:
     """Call one tool; print its result as JSON on stdout.
 
     Arguments are key=value (typed by the tool's schema) or key:=JSON (as in httpie).
@@ -82,18 +81,21 @@ def call(tool: str, pairs: tuple[str, ...], args_json: str | None, home: Path, m
     Example: mad call rogers_create_conversation name=ops participants:='["human","dewey"]'
     """
 
+    options = gather(shared)
+
     async def body(**_: Any) -> None:
         arguments = _call_arguments(pairs, args_json)
-        eco = Ecosystem(make_config(home, mad_path, provider))
-        setup_logging(debug, eco)
-        eco.prepare(eco.tool(tool), arguments, raw=True)  # usage errors exit 2 before anything starts
-        async with eco:
-            eco.hub.emit("human_input", "human", tool=tool, arguments={k: getattr(v, "value", v) for k, v in arguments.items()})
-            result = await eco.call_tool(tool, arguments, raw=True)
+        eco = options.ecosystem()
+        spec = eco.tool(tool)
+        prepared = eco.prepare(spec, arguments, raw=True)  # usage errors exit 2 before anything starts
+        shown = eco.learn_secrets(spec, prepared)  # before anything is recorded, argv included
+        with options.record(eco, "call"):
+            async with eco:
+                eco.hub.emit("human_input", "human", tool=tool, arguments=shown)
+                result = await eco.call_tool(tool, arguments, raw=True)
         click.echo(_dump(result))
 
-    setup_logging(debug)
-    run_async(body)(debug=debug)
+    run_async(body)(debug=options.debug)
 
 
 def _reply_line(reply: Message) -> str:
@@ -118,8 +120,7 @@ def _reply_line(reply: Message) -> str:
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for replies.")
 @click.option("--json", "as_json", is_flag=True, help="Print the message and its replies as JSON.")
 @ecosystem_options
-def send(text: str, conversation: str | None, timeout: float, as_json: bool, home: Path,
-         mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
+def send(text: str, conversation: str | None, timeout: float, as_json: bool, **shared: Any) -> None:
     """Send a message from @human onto the bus; print the replies it caused.
 
     Deterministic commands (@Mad tool key=value) run with no LLM; prose goes to the MAD's
@@ -129,12 +130,16 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, hom
     Example: mad send "@Horace write_file path=notes/a.txt content=hello"
     """
 
+    options = gather(shared)
+
     async def body(**_: Any) -> int:
-        eco = Ecosystem(make_config(home, mad_path, provider))
-        setup_logging(debug, eco)
-        eco.check_mentions(Message.create(conversation or "main", "human", text))
-        async with eco:
-            message, replies = await eco.send(text, conversation=conversation, timeout=timeout)
+        eco = options.ecosystem()
+        probe = Message.create(conversation or "main", "human", text)
+        eco.check_mentions(probe)
+        eco.scrub(probe)  # secret arguments of a command are known before anything is recorded, argv included
+        with options.record(eco, "send"):
+            async with eco:
+                message, replies = await eco.send(text, conversation=conversation, timeout=timeout)
         expected = [m for m in message.mentions if m in eco.runners]
         missing = [m for m in expected if m not in {r.sender for r in replies}]
         if as_json:
@@ -148,36 +153,37 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, hom
         failed = missing or any("error" in r.tags for r in replies)
         return 1 if failed else 0
 
-    setup_logging(debug)
-    sys.exit(run_async(body)(debug=debug))
+    sys.exit(run_async(body)(debug=options.debug))
 
 
 @click.command()
 @ecosystem_options
-def run(home: Path, mad_path: tuple[Path, ...], provider: str, debug: bool) -> None:
+def run(**shared: Any) -> None:
     """Run the ecosystem headless until Ctrl-C; print one ready line.
 
     \b
     Example: MAD_HOME=/tmp/mad mad run --provider scripted
     """
 
+    options = gather(shared)
+
     async def body(**_: Any) -> None:
         started = time.perf_counter()
-        eco = Ecosystem(make_config(home, mad_path, provider))
-        setup_logging(debug, eco)
+        eco = options.ecosystem()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        async with eco:
-            names = ", ".join(eco.runners)
-            click.echo(f"mad: ready in {time.perf_counter() - started:.2f} s: {len(eco.runners)} MADs ({names}); "
-                       f"home {home}; provider {provider}; Ctrl-C stops")
-            sys.stdout.flush()
-            await stop.wait()
+        with options.record(eco, "run") as recording:
+            async with eco:
+                names = ", ".join(eco.runners)
+                where = f"recording {recording.path}" if recording else "not recording"
+                click.echo(f"mad: ready in {time.perf_counter() - started:.2f} s: {len(eco.runners)} MADs ({names}); "
+                           f"home {options.home}; provider {options.provider}; {where}; Ctrl-C stops")
+                sys.stdout.flush()
+                await stop.wait()
         click.echo("mad: stopped", err=True)
 
-    setup_logging(debug)
-    run_async(body)(debug=debug)
+    run_async(body)(debug=options.debug)
 
 

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +16,7 @@ import click
 
 from mads.kernel import Config, Ecosystem, MadError
 from mads.kernel.events import RedactingFilter
+from mads.kernel.journal import Recording, record_session
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,7 +28,7 @@ class PathList(click.Path):
 
 
 def ecosystem_options(fn: F) -> F:
-    """--home, --mad-path, --provider and --debug, each with its environment variable."""
+    """--home, --mad-path, --provider, --sessions, --no-record and --debug; each setting has its variable."""
     options = [
         click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME",
                      default=".mad", show_default=True, show_envvar=True, help="Folder of all MAD state."),
@@ -33,6 +36,10 @@ def ecosystem_options(fn: F) -> F:
                      envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable)."),
         click.option("--provider", envvar="MAD_PROVIDER", default="offline", show_default=True,
                      show_envvar=True, help="LLM provider: offline, scripted, openai, anthropic."),
+        click.option("--sessions", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
+                     default="sessions", show_default=True, show_envvar=True,
+                     help="Folder of session recordings."),
+        click.option("--no-record", is_flag=True, help="Do not record this session."),
         click.option("--debug", is_flag=True, help="Show tracebacks and debug logs."),
     ]
     for option in reversed(options):
@@ -43,6 +50,36 @@ def ecosystem_options(fn: F) -> F:
 def make_config(home: Path, mad_path: tuple[Path, ...], provider: str, **overrides: Any) -> Config:
     """The ecosystem's settings from the shared options (already merged with the environment)."""
     return Config(home=home, mad_path=list(mad_path), provider=provider, environ=dict(os.environ), **overrides)
+
+
+@dataclass
+class EcosystemOptions:
+    """The shared options of one command, gathered."""
+
+    home: Path
+    mad_path: tuple[Path, ...]
+    provider: str
+    sessions: Path
+    no_record: bool
+    debug: bool
+
+    def ecosystem(self, **overrides: Any) -> Ecosystem:
+        eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, **overrides))
+        setup_logging(self.debug, eco)
+        return eco
+
+    def record(self, eco: Ecosystem, command: str, *, journal: Path | None = None,
+               capture_stdout: bool = False) -> AbstractContextManager[Recording | None]:
+        """Record the session into --sessions (unless --no-record), or append to a given journal."""
+        sessions = None if self.no_record else self.sessions
+        return record_session(eco, sessions, journal=journal, argv=sys.argv, command=command,
+                              capture_stdout=capture_stdout)
+
+
+def gather(kwargs: dict[str, Any]) -> EcosystemOptions:
+    """Take the shared options out of a command's keyword arguments."""
+    return EcosystemOptions(*(kwargs.pop(name) for name in
+                              ("home", "mad_path", "provider", "sessions", "no_record", "debug")))
 
 
 def setup_logging(debug: bool, ecosystem: Ecosystem | None = None) -> None:
@@ -84,5 +121,18 @@ def run_async(coro_fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[...,
             if debug:
                 raise
             fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+    return wrapper
+
+
+def run_sync(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A plain command body whose MadError becomes one line and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MadError as exc:
+            fail(str(exc), exc.exit_code)
 
     return wrapper

@@ -38,7 +38,7 @@ def mad(tmp_path: Path):
     """Run `mad ...` in-process with MAD_HOME in tmp_path; returns (exit code, stdout, stderr)."""
     runner = CliRunner()
     env = {"MAD_HOME": str(tmp_path / "home"), "MAD_MASTER_KEY": base64.b64encode(b"k" * 32).decode(),
-           "MAD_PROVIDER": "offline", "MAD_PATH": ""}
+           "MAD_PROVIDER": "offline", "MAD_PATH": "", "MAD_SESSIONS": str(tmp_path / "sessions")}
 
     def invoke(*args: str):
         result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
@@ -125,7 +125,7 @@ def test_prose_offline_tells_how_to_configure_a_model(mad) -> None:
 
 
 def _mad_process(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MAD_HOME": str(home)}
+    env = {**os.environ, "MAD_HOME": str(home), "MAD_SESSIONS": str(home.parent / "sessions")}
     env.pop("MAD_PATH", None)
     return subprocess.run([sys.executable, "-m", "madtui", *args], capture_output=True, text=True,
                           env=env, timeout=120)

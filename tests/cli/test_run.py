@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 def test_run_prints_one_ready_line_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
-    env = {**os.environ, "MAD_HOME": str(tmp_path / "home"), "MAD_MASTER_KEY": "a" * 64}
+    env = {**os.environ, "MAD_HOME": str(tmp_path / "home"), "MAD_MASTER_KEY": "a" * 64,
+           "MAD_SESSIONS": str(tmp_path / "sessions")}
     env.pop("MAD_PATH", None)
     proc = subprocess.Popen([sys.executable, "-m", "madtui", "run"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)

@@ -1,0 +1,61 @@
+"""The journal's SQLite file: its schema (numbered migrations) and how it is opened."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("journal")
+
+
+@migrations()
+def m001_events(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            wall REAL NOT NULL,
+            mono REAL NOT NULL,
+            kind TEXT NOT NULL,
+            mad TEXT,
+            conversation TEXT,
+            correlation_id TEXT,
+            code TEXT,
+            payload TEXT NOT NULL
+        )""")
+    db.execute("CREATE INDEX events_kind ON events(kind, seq)")
+    db.execute("CREATE INDEX events_mad ON events(mad, seq)")
+    db.execute("CREATE INDEX events_wall ON events(wall)")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("""
+        CREATE TABLE modules (
+            sha256 TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            mads TEXT NOT NULL,
+            source TEXT NOT NULL,
+            first_seq INTEGER
+        )""")
+    db.execute("CREATE VIRTUAL TABLE messages_fts USING fts5(content, sender UNINDEXED, conversation UNINDEXED)")
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to a journal; the writer's runs in WAL mode with normal sync (durable against kill -9)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def open_for_writing(path: Path) -> sqlite3.Connection:
+    """Create or reopen a journal for appending, its schema brought up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = connect(path)
+    migrations.apply(sqlite_utils.Database(conn))
+    return conn

@@ -1,0 +1,185 @@
+"""`mad sessions`: list, show, search, export and prune the recordings."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mads.kernel.journal import reader
+
+from .options import run_sync
+
+sessions_dir_option = click.option(
+    "--sessions", "sessions_dir", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
+    default="sessions", show_default=True, show_envvar=True, help="Folder of session recordings.")
+
+
+def _when(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "-"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@click.group()
+def sessions() -> None:
+    """List, show, search, export and prune session recordings.
+
+    \b
+    Example: mad sessions show 2026 --kind message --mad dewey
+    """
+
+
+@sessions.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@sessions_dir_option
+@run_sync
+def list_sessions(as_json: bool, sessions_dir: Path) -> None:
+    """Every recording: id, start, duration, events, MADs, errors, size.
+
+    \b
+    Example: mad sessions list --json | jq '.[0].id'
+    """
+    rows = []
+    for path in reader.session_files(sessions_dir):
+        try:
+            rows.append(reader.summarize(path))
+        except Exception as exc:  # one unreadable file must not hide the others
+            click.echo(f"mad: warning: skipped {path.name}: {exc}", err=True)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no recordings in {sessions_dir}")
+        return
+    click.echo(f"{'ID':<25} {'START':<19} {'DURATION':>9} {'EVENTS':>8} {'ERRORS':>6} {'SIZE':>9}  MADS")
+    for r in rows:
+        click.echo(f"{r.id:<25} {_when(r.started):<19} {r.duration_s:>8.1f}s {r.events:>8} {r.errors:>6} "
+                   f"{_size(r.size):>9}  {','.join(r.mads)}")
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    payload = event["payload"]
+    if event["kind"] == "message":
+        detail = payload.get("message", {}).get("content", "").replace("\n", " ⏎ ")
+    elif event["kind"] in ("tool_call",):
+        detail = f"{payload.get('tool')} {json.dumps(payload.get('arguments', {}), ensure_ascii=False)}"
+    elif event["kind"] == "tool_result":
+        detail = f"{payload.get('tool')} " + ("ok" if payload.get("ok") else f"error: {payload.get('error')}")
+    elif event["kind"] == "log":
+        detail = f"{payload.get('level')}: {payload.get('message')}"
+    elif event["kind"] == "crash":
+        detail = f"{payload.get('handler')}: {payload.get('error')}"
+    else:
+        detail = json.dumps(payload, ensure_ascii=False, default=str)
+    if len(detail) > 160:
+        detail = detail[:157] + "..."
+    stamp = datetime.fromtimestamp(event["wall"]).strftime("%H:%M:%S.%f")[:-3]
+    return f"{event['seq']:>7} {stamp} {event['kind']:<12} {event['mad'] or '-':<9} {detail}"
+
+
+@sessions.command("show")
+@click.argument("session_id", metavar="ID")
+@click.option("--kind", multiple=True, help="Only events of this kind (repeatable).")
+@click.option("--mad", multiple=True, help="Only events of this MAD (repeatable).")
+@click.option("--since", metavar="T", help="Only events at or after T: ISO-8601, epoch seconds, or 5m (ago).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one event a line.")
+@sessions_dir_option
+@run_sync
+def show(session_id: str, kind: tuple[str, ...], mad: tuple[str, ...], since: str | None, as_json: bool,
+         sessions_dir: Path) -> None:
+    """The events of one recording, filtered; ID is a file path or a unique prefix of a session id.
+
+    \b
+    Example: mad sessions show 20261125 --kind tool_call --kind tool_result --mad horace
+    """
+    path = reader.resolve(session_id, sessions_dir)
+    since_epoch = reader.parse_time(since) if since else None
+    for event in reader.read_events(path, kind=list(kind) or None, mad=list(mad) or None, since=since_epoch):
+        click.echo(json.dumps(event, ensure_ascii=False) if as_json else _event_line(event))
+
+
+@sessions.command("search")
+@click.argument("text")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@sessions_dir_option
+@run_sync
+def search(text: str, as_json: bool, sessions_dir: Path) -> None:
+    """Full-text search over the messages of every recording.
+
+    \b
+    Example: mad sessions search "budget report"
+    """
+    hits = reader.search(sessions_dir, text)
+    if as_json:
+        click.echo(json.dumps(hits, indent=2, ensure_ascii=False))
+        return
+    for hit in hits:
+        snippet = " ".join(hit["snippet"].split())
+        click.echo(f"{hit['session']}  #{hit['seq']:<6} {hit['sender'] or '-':<9} {snippet}")
+    if not hits:
+        click.echo("no match", err=True)
+
+
+@sessions.command("export")
+@click.argument("session_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@sessions_dir_option
+@run_sync
+def export(session_id: str, fmt: str, output: Path | None, sessions_dir: Path) -> None:
+    """A whole recording (meta, modules, events) as JSON Lines or one JSON object.
+
+    \b
+    Example: mad sessions export 20261125T1200 --format json -o session.json
+    """
+    path = reader.resolve(session_id, sessions_dir)
+    data = reader.export(path)
+    stream = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        if fmt == "json":
+            stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        else:
+            stream.write(json.dumps({"meta": data["meta"]}, ensure_ascii=False) + "\n")
+            for module in data["modules"]:
+                stream.write(json.dumps({"module": module}, ensure_ascii=False) + "\n")
+            for event in data["events"]:
+                stream.write(json.dumps(event, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            stream.close()
+
+
+@sessions.command("prune")
+@click.option("--older-than", required=True, metavar="AGE", help="Age such as 30d, 12h, 90m.")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@sessions_dir_option
+@run_sync
+def prune(older_than: str, dry_run: bool, sessions_dir: Path) -> None:
+    """Delete recordings that ended longer ago than AGE.
+
+    \b
+    Example: mad sessions prune --older-than 30d
+    """
+    age = reader.parse_duration(older_than)
+    if dry_run:
+        import time
+        cutoff = time.time() - age
+        for path in reader.session_files(sessions_dir):
+            summary = reader.summarize(path)
+            if (summary.started or 0) + summary.duration_s < cutoff:
+                click.echo(f"would remove {path}")
+        return
+    removed = reader.prune(sessions_dir, age)
+    for path in removed:
+        click.echo(f"removed {path}")
+    click.echo(f"{len(removed)} recording(s) removed", err=True)

@@ -1,0 +1,16 @@
+"""Waiting on conditions (never a fixed sleep) for tests that cross a process boundary."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+POLL_SECONDS = 0.01
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll the predicate until it holds; AssertionError after the timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout:g} s")
+        time.sleep(POLL_SECONDS)
