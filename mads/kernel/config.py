@@ -33,6 +33,8 @@ class Config:
     crash_window: float = 60.0
     block_threshold: float = 0.5
     call_timeout: float = 300.0
+    sample_interval: float = 1.0
+    """Seconds between `sample` events of resource use; 0 turns sampling off."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from .errors import MadError, UsageError
+from .events import current_progress
 from .message import Message
 
 if TYPE_CHECKING:
@@ -83,6 +84,12 @@ class MADContext:
         if keeper is None:
             raise MadError("no secrets keeper is running (Turing is not loaded)")
         return await keeper.reveal(name, self.name)
+
+    async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Report progress of the running tool to its caller (an MCP client's progress bar), if it asked."""
+        report = current_progress.get()
+        if report is not None:
+            await report(done, total, message)
 
     # the bus -----------------------------------------------------------------
     async def publish(self, message: Message) -> list[str]:

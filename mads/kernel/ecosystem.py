@@ -12,6 +12,7 @@ import asyncio
 import difflib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -25,6 +26,7 @@ from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
 from .events import REDACTED, EventHub, Redactor
 from .mad import MAD, ToolSpec
+from .resources import Sampler
 from .message import Message
 from .schema import coerce, validate
 from .supervisor import MADRunner, MADState, Watchdog, one_line
@@ -55,6 +57,7 @@ class Ecosystem:
         self._waiters: dict[str, asyncio.Queue[Message]] = {}
         self.last_seen: dict[str, float] = {}
         self._watchdog: Watchdog | None = None
+        self.sampler: Sampler | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = False
 
@@ -106,6 +109,9 @@ class Ecosystem:
         self._ensure_conversation(DEFAULT_CONVERSATION)
         self._watchdog = Watchdog(self.tracker, self.config.block_threshold, self._blocked)
         self._watchdog.start()
+        if self.config.sample_interval > 0:
+            self.sampler = Sampler(self, self.config.sample_interval)
+            self.sampler.start()
         self.started = True
 
     async def stop(self) -> None:
@@ -113,6 +119,9 @@ class Ecosystem:
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
+        if self.sampler is not None:
+            await self.sampler.stop()
+            self.sampler = None
         for runner in reversed(list(self.runners.values())):
             await runner.stop()
             runner.ctx.close_state()
@@ -166,7 +175,8 @@ class Ecosystem:
         return validate(spec.name, spec.model, args)
 
     async def call_tool(self, name: str, args: dict[str, Any] | None = None, *, caller: str = HUMAN,
-                        raw: bool = False, correlation_id: str | None = None) -> Any:
+                        raw: bool = False, correlation_id: str | None = None,
+                        progress: Callable[[float, float | None, str | None], Any] | None = None) -> Any:
         """Validate and run one tool; returns its result as JSON-able data.
 
         A call from the tool's own MAD runs inline; any other goes through the MAD's mailbox.
@@ -182,7 +192,7 @@ class Ecosystem:
             if caller == spec.mad:
                 result = await runner.call_inline(spec, kwargs)
             else:
-                result = await asyncio.wait_for(runner.invoke(spec, kwargs, correlation_id),
+                result = await asyncio.wait_for(runner.invoke(spec, kwargs, correlation_id, progress),
                                                 self.config.call_timeout)
         except asyncio.TimeoutError:
             error = f"{name} gave no result within {self.config.call_timeout:g} s"
@@ -300,6 +310,25 @@ class Ecosystem:
             close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
             hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
             raise UsageError(f"no participant named @{unknown[0]}{hint}")
+
+    def pause(self) -> None:
+        """Every MAD stops taking work from its mailbox (a handler in progress finishes)."""
+        for runner in self.runners.values():
+            runner.pause()
+        self.hub.emit("state", None, state="paused")
+
+    def resume(self) -> None:
+        for runner in self.runners.values():
+            runner.resume()
+        self.hub.emit("state", None, state="running")
+
+    async def restart_mad(self, name: str) -> dict[str, Any]:
+        """Restart one MAD by hand (a FAILED one too); UsageError for an unknown name."""
+        runner = self.runners.get(name.lower().lstrip("@"))
+        if runner is None:
+            raise UsageError(f"no MAD named {name!r} (the MADs are {', '.join(self.runners)})")
+        await runner.restart()
+        return runner.status()
 
     # cognition and introspection ---------------------------------------------
     def thought_engine(self, mad: str) -> ThoughtEngine:

@@ -22,6 +22,8 @@ current_mad: contextvars.ContextVar[str | None] = contextvars.ContextVar("curren
 """The MAD whose handler is running: its logs and events are attributed to it."""
 current_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_correlation", default=None)
 """The correlation id of the request being handled: every event it causes carries it."""
+current_progress: contextvars.ContextVar[Any] = contextvars.ContextVar("current_progress", default=None)
+"""Where the running tool's progress goes (the MCP caller's progress token), if anywhere."""
 _SECRET_NAME = re.compile(
     r"(?i)(api[_-]?key|(?:^|[_-])key(?:$|[_-])|token|secret|passw(?:or)?d|passphrase|private[_-]?key"
     r"|credential|authorization|(?:^|[_-])auth(?:$|[_-]))"

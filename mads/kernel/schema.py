@@ -133,11 +133,12 @@ def validate(tool_name: str, model: type[pydantic.BaseModel], args: dict[str, An
     try:
         instance = model.model_validate(args)
     except ValidationError as exc:
-        raise ArgumentError(f"{tool_name}: {_first_error(exc)}") from None
+        raise ArgumentError(f"{tool_name}: {first_error(exc)}") from None
     return {name: getattr(instance, name) for name in type(instance).model_fields}
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
+    """The first problem of a validation error, on one line."""
     errors = exc.errors(include_url=False)
     extra = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "extra_forbidden"]
     if extra:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .accounting import Account, StepTracker, metered
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError
-from .events import current_correlation, current_mad
+from .events import current_correlation, current_mad, current_progress
 from .mad import MAD, ToolSpec
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ class Invocation:
     kwargs: dict[str, Any]
     future: asyncio.Future[Any]
     correlation_id: str | None = None
+    progress: Callable[[float, float | None, str | None], Any] | None = None
 
 
 def correlation_of(item: Any) -> str | None:
@@ -156,12 +157,13 @@ class MADRunner:
         await self._idle.wait()
 
     # work ------------------------------------------------------------------
-    async def invoke(self, spec: ToolSpec, kwargs: dict[str, Any], correlation_id: str | None = None) -> Any:
+    async def invoke(self, spec: ToolSpec, kwargs: dict[str, Any], correlation_id: str | None = None,
+                     progress: Callable[[float, float | None, str | None], Any] | None = None) -> Any:
         """Run a tool through the mailbox, in turn with the MAD's messages; returns its result."""
         if self.state in (MADState.FAILED, MADState.RETIRED, MADState.STOPPED):
             raise MADUnavailable(self.unavailable_reason())
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self.mailbox.put(Invocation(spec, kwargs, future, correlation_id))
+        await self.mailbox.put(Invocation(spec, kwargs, future, correlation_id, progress))
         return await future
 
     async def call_inline(self, spec: ToolSpec, kwargs: dict[str, Any]) -> Any:
@@ -224,6 +226,7 @@ class MADRunner:
         else:
             raise TypeError(f"unknown mailbox item {item!r}")
         token = current_correlation.set(correlation_of(item))
+        progress_token = current_progress.set(item.progress if type(item) is Invocation else None)
         try:
             result = await metered(coro, account, self.tracker, handler)
         except MadError as exc:  # a tool's own refusal: an error result, not a crash
@@ -240,6 +243,7 @@ class MADRunner:
             return
         finally:
             current_correlation.reset(token)
+            current_progress.reset(progress_token)
         if type(item) is Invocation and not item.future.done():
             item.future.set_result(result)
 

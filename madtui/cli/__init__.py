@@ -6,6 +6,7 @@ import click
 from madtui import __version__
 
 from .ecosystem_commands import call, run, send, tools
+from .mcp_command import mcp
 from .sessions_commands import sessions
 
 
@@ -22,6 +23,7 @@ cli.add_command(tools)
 cli.add_command(call)
 cli.add_command(send)
 cli.add_command(run)
+cli.add_command(mcp)
 cli.add_command(sessions)
 
 

@@ -61,9 +61,10 @@ def list_sessions(as_json: bool, sessions_dir: Path) -> None:
     if not rows:
         click.echo(f"no recordings in {sessions_dir}")
         return
-    click.echo(f"{'ID':<25} {'START':<19} {'DURATION':>9} {'EVENTS':>8} {'ERRORS':>6} {'SIZE':>9}  MADS")
+    width = max(len(r.id) for r in rows)
+    click.echo(f"{'ID':<{width}} {'START':<19} {'DURATION':>9} {'EVENTS':>8} {'ERRORS':>6} {'SIZE':>9}  MADS")
     for r in rows:
-        click.echo(f"{r.id:<25} {_when(r.started):<19} {r.duration_s:>8.1f}s {r.events:>8} {r.errors:>6} "
+        click.echo(f"{r.id:<{width}} {_when(r.started):<19} {r.duration_s:>8.1f}s {r.events:>8} {r.errors:>6} "
                    f"{_size(r.size):>9}  {','.join(r.mads)}")
 
 
@@ -170,16 +171,8 @@ def prune(older_than: str, dry_run: bool, sessions_dir: Path) -> None:
     \b
     Example: mad sessions prune --older-than 30d
     """
-    age = reader.parse_duration(older_than)
-    if dry_run:
-        import time
-        cutoff = time.time() - age
-        for path in reader.session_files(sessions_dir):
-            summary = reader.summarize(path)
-            if (summary.started or 0) + summary.duration_s < cutoff:
-                click.echo(f"would remove {path}")
-        return
-    removed = reader.prune(sessions_dir, age)
+    removed = reader.prune(sessions_dir, reader.parse_duration(older_than), dry_run=dry_run)
     for path in removed:
-        click.echo(f"removed {path}")
-    click.echo(f"{len(removed)} recording(s) removed", err=True)
+        click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    if not dry_run:
+        click.echo(f"{len(removed)} recording(s) removed", err=True)

@@ -6,6 +6,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,7 +74,7 @@ def _open(path: Path) -> sqlite3.Connection:
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    with _open(path) as conn:
+    with closing(_open(path)) as conn:
         return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
 
@@ -146,7 +147,7 @@ def read_events(path: Path, *, kind: list[str] | None = None, mad: list[str] | N
 
 
 def read_modules(path: Path) -> list[dict[str, Any]]:
-    with _open(path) as conn:
+    with closing(_open(path)) as conn:
         return [{"sha256": r[0], "name": r[1], "path": r[2], "mads": json.loads(r[3]), "source": r[4],
                  "first_seq": r[5]} for r in conn.execute("SELECT * FROM modules ORDER BY first_seq, name")]
 
@@ -187,8 +188,8 @@ def export(path: Path) -> dict[str, Any]:
     return {"meta": read_meta(path), "modules": read_modules(path), "events": list(read_events(path))}
 
 
-def prune(sessions: Path, older_than: float, now: float | None = None) -> list[Path]:
-    """Delete recordings that ended more than `older_than` seconds ago; returns what was removed."""
+def prune(sessions: Path, older_than: float, now: float | None = None, *, dry_run: bool = False) -> list[Path]:
+    """Delete recordings that ended more than `older_than` seconds ago (dry run: only name them)."""
     cutoff = (now or time.time()) - older_than
     removed = []
     for path in session_files(sessions):
@@ -198,7 +199,8 @@ def prune(sessions: Path, older_than: float, now: float | None = None) -> list[P
             continue
         ended = (summary.started or 0) + summary.duration_s
         if ended < cutoff:
-            for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                extra.unlink(missing_ok=True)
+            if not dry_run:
+                for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                    extra.unlink(missing_ok=True)
             removed.append(path)
     return removed

@@ -23,8 +23,9 @@ ENV_PREFIXES = ("MAD_", "OPENAI_", "ANTHROPIC_")
 
 
 def new_session_path(sessions: Path) -> Path:
-    """sessions/<UTC time>-<short id>.db"""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    """sessions/<UTC time to the millisecond>-<short id>.db, so names sort in the order sessions started."""
+    now = datetime.now(timezone.utc)
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f".{now.microsecond // 1000:03d}Z"
     return sessions / f"{stamp}-{secrets.token_hex(3)}.db"
 
 

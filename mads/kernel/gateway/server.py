@@ -1,0 +1,204 @@
+"""The MCP gateway: every MAD tool, plus the admin tools, served by one MCPServer (SDK v2).
+
+MAD tools keep their own JSON schemas and validation (one-line errors); an unknown tool
+is a protocol error; every external call is recorded as an `external_call` event.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from mcp import MCPError
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError as ToolFailure
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+from mcp.types import CallToolResult, TextContent
+
+from pydantic import ValidationError
+
+from ..errors import MadError
+from ..schema import first_error
+from ..mad import ToolSpec
+from ..supervisor import one_line
+
+if TYPE_CHECKING:
+    from ..ecosystem import Ecosystem
+
+INVALID_PARAMS = -32602
+HEARTBEAT_SECONDS = 1.0
+
+
+def _placeholder() -> None:
+    """Stands in for a MAD tool's function: the gateway calls the ecosystem instead."""
+
+
+def result_of(value: Any, *, error: bool = False) -> CallToolResult:
+    """A tool result as MCP content: JSON text, with structured content for objects."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    structured = value if isinstance(value, dict) and not error else None
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=structured,
+                          is_error=error)
+
+
+class MadTool(Tool):
+    """A MAD tool as the MCP server lists and runs it."""
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        gateway: Gateway = context.mcp_server
+        return await gateway.run_mad_tool(self.name, arguments, context)
+
+
+def mad_tool(spec: ToolSpec) -> MadTool:
+    return MadTool(fn=_placeholder, name=spec.name, description=spec.description,
+                   parameters=spec.input_schema, fn_metadata=func_metadata(_placeholder, structured_output=False), is_async=True)
+
+
+class Gateway(MCPServer):
+    """One MCP server over one ecosystem."""
+
+    def __init__(self, eco: Ecosystem, *, client: str = "mcp") -> None:
+        super().__init__(name="mad", instructions="Every tool of every MAD in this ecosystem, and its admin tools.",
+                         tools=[mad_tool(spec) for spec in eco.tools().values()], log_level="WARNING")
+        self.eco = eco
+        self.client = client
+        self._add_admin_tools()
+
+    # MAD tools -------------------------------------------------------------
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        if self._tool_manager.get_tool(name) is None:
+            raise MCPError(INVALID_PARAMS, f"unknown tool {name!r}")
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolFailure as exc:
+            if isinstance(exc.__cause__, ValidationError):  # one line, like the MAD tools' own
+                raise ToolFailure(f"{name}: {first_error(exc.__cause__)}") from exc.__cause__
+            text = str(exc).removeprefix(f"Error executing tool {name}: ")
+            raise ToolFailure(f"{name}: {text}".splitlines()[0]) from exc
+
+    async def run_mad_tool(self, name: str, arguments: dict[str, Any], context: Any) -> CallToolResult:
+        """Run one MAD tool for an external client, with progress, recorded as an external_call."""
+        eco = self.eco
+        spec = eco.tool(name)
+        shown = eco.learn_secrets(spec, arguments if isinstance(arguments, dict) else {})
+        started = time.perf_counter()
+
+        async def progress(done: float, total: float | None = None, message: str | None = None) -> None:
+            await report(context, done, total, message)
+
+        heartbeat = asyncio.create_task(self._heartbeat(context, name)) if spec.long_running else None
+        try:
+            value = await eco.call_tool(name, arguments, caller=self.client, progress=progress)
+        except MadError as exc:
+            self._record(name, shown, started, error=one_line(exc))
+            return result_of(one_line(exc), error=True)
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+        self._record(name, shown, started, result=value)
+        return result_of(value)
+
+    async def _heartbeat(self, context: Any, name: str) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            elapsed = time.monotonic() - started
+            await report(context, elapsed, None, f"{name} running for {elapsed:.0f} s")
+
+    def _record(self, tool: str, arguments: dict[str, Any], started: float, *, result: Any = None,
+                error: str | None = None) -> None:
+        payload: dict[str, Any] = {"tool": tool, "client": self.client, "arguments": arguments,
+                                   "ok": error is None,
+                                   "duration_ms": round((time.perf_counter() - started) * 1000, 3)}
+        if error is None:
+            payload["result"] = result
+        else:
+            payload["error"] = error
+        self.eco.hub.emit("external_call", None, **payload)
+
+    # admin tools -------------------------------------------------------------
+    def _add_admin_tools(self) -> None:
+        eco = self.eco
+        gateway = self
+
+        @self.tool()
+        async def mad_status() -> dict[str, Any]:
+            """Every MAD: state, module version hash, mailbox, counters and stage figures."""
+            started = time.perf_counter()
+            status = eco.status()
+            gateway._record("mad_status", {}, started, result={"mads": list(status["mads"])})
+            return status
+
+        @self.tool()
+        async def mad_send(content: str, conversation: str | None = None, timeout: float = 60.0) -> dict[str, Any]:
+            """Send a message from @human onto the bus; returns the replies it caused."""
+            started = time.perf_counter()
+            try:
+                message, replies = await eco.send(content, conversation=conversation, timeout=timeout)
+            except MadError as exc:
+                gateway._record("mad_send", {"content": content, "conversation": conversation}, started,
+                                error=one_line(exc))
+                raise ToolFailure(one_line(exc)) from None
+            result = {"message": message.to_dict(), "replies": [r.to_dict() for r in replies]}
+            gateway._record("mad_send", {"content": message.content, "conversation": conversation}, started,
+                            result={"replies": len(replies)})
+            return result
+
+        @self.tool()
+        async def mad_restart_mad(mad: str) -> dict[str, Any]:
+            """Restart one MAD (a FAILED one too), keeping its mailbox and state."""
+            started = time.perf_counter()
+            try:
+                status = await eco.restart_mad(mad)
+            except MadError as exc:
+                gateway._record("mad_restart_mad", {"mad": mad}, started, error=one_line(exc))
+                raise ToolFailure(one_line(exc)) from None
+            gateway._record("mad_restart_mad", {"mad": mad}, started, result={"state": status["state"]})
+            return status
+
+        @self.tool()
+        async def mad_pause() -> dict[str, Any]:
+            """Pause the ecosystem: MADs stop taking work (messages queue up)."""
+            eco.pause()
+            gateway._record("mad_pause", {}, time.perf_counter(), result={"paused": True})
+            return {"paused": True}
+
+        @self.tool()
+        async def mad_resume() -> dict[str, Any]:
+            """Resume the ecosystem after mad_pause."""
+            eco.resume()
+            gateway._record("mad_resume", {}, time.perf_counter(), result={"paused": False})
+            return {"paused": False}
+
+        @self.tool()
+        async def mad_profile(seconds: float = 5.0, ctx: Context | None = None) -> dict[str, Any]:
+            """Sample the ecosystem with py-spy for some seconds; top functions per MAD (kernel time as kernel)."""
+            from ..resources import profile
+
+            started = time.perf_counter()
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                await report(ctx, done, total, message)
+
+            try:
+                result = await profile(eco, seconds, progress)
+            except MadError as exc:
+                gateway._record("mad_profile", {"seconds": seconds}, started, error=one_line(exc))
+                raise ToolFailure(one_line(exc)) from None
+            gateway._record("mad_profile", {"seconds": seconds}, started,
+                            result={"samples": result.get("samples"), "mads": list(result.get("mads", {}))})
+            return result
+
+
+async def report(context: Any, done: float, total: float | None, message: str | None) -> None:
+    """Send a progress notification if the caller asked for progress; never fails the call."""
+    if context is None:
+        return
+    try:
+        await context.report_progress(done, total, message)
+    except Exception as exc:  # a client that went away must not fail the tool
+        import logging
+        logging.getLogger("mads.kernel").debug("progress not delivered: %s", exc)

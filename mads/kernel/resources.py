@@ -1,0 +1,202 @@
+"""Resource use per MAD: once-a-second samples from the in-process accounts, and py-spy profiles.
+
+Accounting (CPU and wall time in handlers, traffic, tokens, cost, errors) is exact and
+always on; py-spy sampling attributes each stack to the MAD whose module is on it.
+"""
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from .errors import MadError
+
+if TYPE_CHECKING:
+    from .ecosystem import Ecosystem
+
+PR_SET_PTRACER = 0x59616D61
+PR_SET_PTRACER_ANY = ctypes.c_ulong(-1).value
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
+
+
+class Sampler:
+    """Writes a `sample` event every interval: each MAD's figures since the last one, and the process's."""
+
+    def __init__(self, eco: Ecosystem, interval: float = 1.0) -> None:
+        self.eco = eco
+        self.interval = interval
+        self.process = psutil.Process()
+        self._last: dict[str, dict[str, float]] = {}
+        self._last_time = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+        self.samples = 0
+
+    def start(self) -> None:
+        self.process.cpu_percent(None)
+        self._take_baseline()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="mad:sampler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def _take_baseline(self) -> None:
+        self._last = {name: r.account.snapshot() for name, r in self.eco.runners.items()}
+        self._last_time = time.monotonic()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self.sample()
+
+    def sample(self) -> dict[str, Any]:
+        """Figures since the previous sample; also emitted as a `sample` event."""
+        now = time.monotonic()
+        elapsed = max(now - self._last_time, 1e-6)
+        mads: dict[str, Any] = {}
+        for name, runner in self.eco.runners.items():
+            acc = runner.account.snapshot()
+            prev = self._last.get(name, {})
+
+            def delta(key: str) -> float:
+                return acc.get(key, 0) - prev.get(key, 0)
+
+            mads[name] = {
+                "state": runner.state.value,
+                "cpu_percent": round(100 * delta("cpu_seconds") / elapsed, 2),
+                "cpu_seconds": round(acc["cpu_seconds"], 6),
+                "wall_seconds": round(acc["wall_seconds"], 6),
+                "messages_in_per_s": round(delta("messages_in") / elapsed, 2),
+                "messages_out_per_s": round(delta("messages_out") / elapsed, 2),
+                "messages_in": acc["messages_in"], "messages_out": acc["messages_out"],
+                "tool_calls": acc["tool_calls"], "mailbox_depth": len(runner.mailbox),
+                "llm_calls": acc["llm_calls"], "tokens": acc["tokens_in"] + acc["tokens_out"],
+                "cost": round(acc["cost"], 6), "errors": acc["errors"], "crashes": acc["crashes"],
+            }
+            self._last[name] = acc
+        self._last_time = now
+        with self.process.oneshot():
+            process = {"cpu_percent": self.process.cpu_percent(None), "rss": self.process.memory_info().rss,
+                       "threads": self.process.num_threads()}
+        self.samples += 1
+        self.eco.hub.emit("sample", None, interval_s=round(elapsed, 3), process=process, mads=mads)
+        return {"process": process, "mads": mads}
+
+
+def py_spy_path() -> str | None:
+    """The py-spy binary beside this interpreter, or on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def allow_tracer() -> Callable[[], None]:
+    """With ptrace_scope=1 a child may not trace its parent unless the parent allows it (PR_SET_PTRACER)."""
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(PR_SET_PTRACER_ANY), 0, 0, 0)
+    return lambda: libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(0), 0, 0, 0)
+
+
+def attribute(collapsed: str, module_files: dict[str, str], top: int = 10) -> dict[str, Any]:
+    """Attribute py-spy's collapsed stacks to MADs: the innermost frame in a MAD module wins, else kernel."""
+    samples: Counter[str] = Counter()
+    functions: dict[str, Counter[str]] = defaultdict(Counter)
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        try:
+            count = int(count_text)
+        except ValueError:
+            continue
+        frames = stack.split(";")
+        owner, where = "kernel", frames[-1] if frames else "?"
+        for frame in reversed(frames):
+            match = _FRAME.match(frame.strip())
+            if match is None:
+                continue
+            mad = module_files.get(os.path.realpath(match["file"])) or module_files.get(match["file"])
+            if mad is not None:
+                owner, where = mad, f"{match['func']} ({Path(match['file']).name}:{match['line'] or '?'})"
+                break
+        else:
+            match = _FRAME.match(frames[-1].strip()) if frames else None
+            if match is not None:
+                where = f"{match['func']} ({Path(match['file']).name}:{match['line'] or '?'})"
+        samples[owner] += count
+        functions[owner][where] += count
+        total += count
+    return {
+        "samples": total,
+        "mads": {
+            mad: {"samples": n, "share": round(n / total, 4) if total else 0.0,
+                  "top": [{"function": f, "samples": c} for f, c in functions[mad].most_common(top)]}
+            for mad, n in samples.most_common()
+        },
+    }
+
+
+async def profile(eco: Ecosystem, seconds: float,
+                  progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+                  rate: int = 200) -> dict[str, Any]:
+    """Sample this process with py-spy; returns samples and the top functions per MAD, recorded as `profile`."""
+    if not 0 < seconds <= 600:
+        raise MadError(f"seconds must be between 0 and 600, got {seconds:g}")
+    binary = py_spy_path()
+    if binary is None:
+        raise MadError("py-spy is not installed (pip install py-spy); in-process accounting goes on")
+    module_files: dict[str, str] = {}
+    for module in eco.modules:
+        for cls in module.mads:
+            module_files[os.path.realpath(module.path)] = cls.name
+    for runner in eco.runners.values():
+        source = sys.modules.get(runner.cls.__module__)
+        path = getattr(source, "__file__", None)
+        if path:
+            module_files.setdefault(os.path.realpath(path), runner.name)
+    with tempfile.TemporaryDirectory(prefix="mad-profile-") as folder:
+        output = Path(folder) / "stacks.txt"
+        restore = allow_tracer()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                binary, "record", "--pid", str(os.getpid()), "--duration", str(max(1, round(seconds))),
+                "--rate", str(rate), "--format", "raw", "--nonblocking", "--output", str(output),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            started = time.monotonic()
+            waiter = asyncio.ensure_future(proc.communicate())
+            while not waiter.done():
+                done, _ = await asyncio.wait({waiter}, timeout=1.0)
+                if not done and progress is not None:
+                    elapsed = time.monotonic() - started
+                    await progress(min(elapsed, seconds), seconds, f"sampling {elapsed:.0f}/{seconds:g} s")
+            _, err = waiter.result()
+        finally:
+            restore()
+        if proc.returncode != 0 or not output.exists():
+            reason = (err or b"").decode(errors="replace").strip().splitlines()
+            detail = reason[-1] if reason else f"exit status {proc.returncode}"
+            if "permission" in detail.lower() or "ptrace" in detail.lower() or "operation not permitted" in detail.lower():
+                raise MadError(f"py-spy cannot attach ({detail}): run as root, or allow ptrace "
+                               "(sysctl kernel.yama.ptrace_scope=1 or lower, or CAP_SYS_PTRACE); "
+                               "in-process accounting goes on")
+            raise MadError(f"py-spy failed: {detail}; in-process accounting goes on")
+        result = attribute(output.read_text(encoding="utf-8", errors="replace"), module_files)
+    result["seconds"] = seconds
+    eco.hub.emit("profile", None, **result)
+    return result
