@@ -69,13 +69,17 @@ class Gateway(MCPServer):
 
     # MAD tools -------------------------------------------------------------
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        if self._tool_manager.get_tool(name) is None:
+        started = time.perf_counter()
+        if self._tool_manager.get_tool(name) is None:  # recorded by argument names only: no schema says what is secret
+            self._record(name, dict.fromkeys(arguments or {}), started, error=f"unknown tool {name!r}")
             raise MCPError(INVALID_PARAMS, f"unknown tool {name!r}")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolFailure as exc:
             if isinstance(exc.__cause__, ValidationError):  # one line, like the MAD tools' own
-                raise ToolFailure(f"{name}: {first_error(exc.__cause__)}") from exc.__cause__
+                error = f"{name}: {first_error(exc.__cause__)}"
+                self._record(name, arguments, started, error=error)  # admin tools reject before recording
+                raise ToolFailure(error) from exc.__cause__
             text = str(exc).removeprefix(f"Error executing tool {name}: ")
             raise ToolFailure(f"{name}: {text}".splitlines()[0]) from exc
 
