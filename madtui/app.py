@@ -1,0 +1,199 @@
+"""The workbench app: hosts the ecosystem child, tails its journal, and draws every MAD side by side."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import get_current_worker
+
+from .completion import Completer
+from .host import Host, HostOptions, HostUnavailable, ProgressCallback, ToolCallError
+from .messages import HostChanged, JournalEvents
+from .screens.main import MainScreen
+from .timeline import JournalTail, Timeline
+from .widgets.composer import Composer
+
+TAIL_INTERVAL = 0.05
+
+
+class MadApp(App[int]):
+    """`mad tui`: one screen of MAD panes over a live ecosystem (an MCP client of a `mad mcp` child)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mad"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+t", "tool_palette", "Tools", priority=True),
+        Binding("f1", "show_help_panel", "Keys"),
+        Binding("question_mark", "show_help_panel", "Keys", show=False),
+        Binding("f2", "resources", "Resources"),
+        Binding("f5", "pause", "Pause/Resume"),
+        Binding("f7", "restart_ecosystem", "Restart all"),
+    ]
+
+    def __init__(self, options: HostOptions, *, start_host: bool = True) -> None:
+        super().__init__()
+        self.host_options = options
+        self.host = Host(options, on_change=self._host_changed)
+        self.timeline = Timeline()
+        self.completer = Completer()
+        self.tools: list[dict[str, Any]] = []
+        self.paused = False
+        self.start_host = start_host
+        self._stop_tail = threading.Event()
+        self.main = MainScreen(self.completer)
+
+    @property
+    def journal(self) -> Path:
+        return self.host.journal
+
+    def on_mount(self) -> None:
+        self.push_screen(self.main)
+        self.refresh_status()
+        if self.start_host:
+            self.host.start()
+            self.wait_for_host()
+        self.tail_journal()
+
+    # the host ----------------------------------------------------------------
+    def _host_changed(self, state: str, error: str | None) -> None:
+        self.post_message(HostChanged(state, error))
+
+    def on_host_changed(self, event: HostChanged) -> None:
+        if event.state == "running":
+            self.tools = self.host.tools
+            self.completer.set_tools(self.tools)
+        if event.state == "failed":
+            self.notify(f"the ecosystem stopped after repeated failures: {event.error}", severity="error",
+                        timeout=30)
+        elif event.state == "restarting" and event.error:
+            self.notify(f"the ecosystem died: {event.error}; restarting", severity="warning")
+        self.refresh_status()
+
+    @work(exclusive=True, group="host-ready")
+    async def wait_for_host(self) -> None:
+        try:
+            await self.host.wait_ready()
+        except TimeoutError:
+            self.notify("the ecosystem did not start in time; see the banner", severity="error")
+
+    async def call(self, name: str, arguments: dict[str, Any] | None = None,
+                   progress: ProgressCallback | None = None) -> Any:
+        """Call a tool in the ecosystem (ToolCallError / HostUnavailable on failure)."""
+        return await self.host.call(name, arguments, progress)
+
+    # the journal ---------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="tail")
+    def tail_journal(self) -> None:
+        """Read new journal rows and hand them to the app, one batch at a time."""
+        tail = JournalTail(self.journal)
+        worker = get_current_worker()
+        try:
+            while not self._stop_tail.is_set() and not worker.is_cancelled:
+                events = tail.read()
+                if events:
+                    done = threading.Event()
+                    self.post_message(JournalEvents(events, done))
+                    while not done.wait(0.5):
+                        if self._stop_tail.is_set() or worker.is_cancelled:
+                            return
+                else:
+                    self._stop_tail.wait(TAIL_INTERVAL)
+        finally:
+            tail.close()
+
+    def on_journal_events(self, event: JournalEvents) -> None:
+        try:
+            changed = self.timeline.apply(event.events)
+            deck = self.main.deck
+            for name, view in self.timeline.mads.items():
+                if name not in deck.panes and name != "kernel":
+                    deck.add_mad(view)
+                    changed.add(name)
+            names = deck.panes if "*" in changed else [n for n in changed if n in deck.panes]
+            for name in names:
+                pane = deck.panes[name]
+                if pane.is_mounted:
+                    pane.update_view()
+            self.refresh_status()
+        finally:
+            event.done.set()
+
+    def refresh_status(self) -> None:
+        if self.main.is_mounted:
+            self.main.query_one("#status").show(self.timeline, self.host.state, self.host.last_error,
+                                                self.host.restarts)
+
+    # the composer ----------------------------------------------------------------
+    def on_composer_sent(self, event: Composer.Sent) -> None:
+        self.send_message(event.text)
+
+    @work(group="send")
+    async def send_message(self, text: str) -> None:
+        try:
+            result = await self.call("mad_send", {"content": text})
+        except (ToolCallError, HostUnavailable) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        for reply in result.get("replies", []):
+            target = reply.get("sender")
+            if target in self.main.deck.panes:
+                self.main.deck.show_pane(target)
+
+    # actions ---------------------------------------------------------------------
+    def action_tool_palette(self) -> None:
+        from .screens.tool_palette import ToolPalette
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.open_tool(name)
+
+        self.push_screen(ToolPalette(self.tools), chosen)
+
+    def open_tool(self, name: str, initial: dict[str, Any] | None = None) -> None:
+        from .screens.tool_form import ToolFormScreen
+
+        tool = next((t for t in self.tools if t["name"] == name), None)
+        if tool is None:
+            self.notify(f"no tool named {name}", severity="error")
+            return
+        self.push_screen(ToolFormScreen(tool, self.call, initial))
+
+    def action_resources(self) -> None:
+        from .screens.resources import ResourcesScreen
+
+        self.push_screen(ResourcesScreen(self.timeline))
+
+    @work(group="control")
+    async def action_pause(self) -> None:
+        tool = "mad_resume" if self.paused else "mad_pause"
+        try:
+            await self.call(tool)
+        except (ToolCallError, HostUnavailable) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.paused = not self.paused
+        self.notify("ecosystem paused (F5 resumes)" if self.paused else "ecosystem resumed")
+
+    @work(group="control")
+    async def restart_mad(self, name: str) -> None:
+        try:
+            await self.call("mad_restart_mad", {"mad": name})
+        except (ToolCallError, HostUnavailable) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.notify(f"{name} restarted")
+
+    @work(group="control")
+    async def action_restart_ecosystem(self) -> None:
+        await self.host.restart()
+        self.notify("restarting the ecosystem (same session)")
+
+    async def action_quit(self) -> None:
+        self._stop_tail.set()
+        await self.host.stop()
+        self.exit(0)

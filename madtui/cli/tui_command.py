@@ -1,0 +1,37 @@
+"""`mad tui`: the workbench over a live ecosystem."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .options import PathList
+
+
+@click.command()
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME", default=".mad",
+              show_default=True, show_envvar=True, help="Folder of all MAD state.")
+@click.option("--sessions", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
+              default="sessions", show_default=True, show_envvar=True, help="Folder of session recordings.")
+@click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
+              envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable).")
+@click.option("--provider", envvar="MAD_PROVIDER", default="offline", show_default=True, show_envvar=True,
+              help="LLM provider: offline, scripted, openai, anthropic.")
+def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, **_: Any) -> None:
+    """The workbench: every MAD side by side, its conversation and resource use; keyboard-driven.
+
+    The ecosystem runs as a child process (`mad mcp`) recorded into one session journal.
+
+    \b
+    Example: mad tui --provider scripted --mad-path ./my_mads
+    """
+    from madtui.app import MadApp
+    from madtui.host import HostOptions
+
+    options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
+                          mad_path=[p.resolve() for p in mad_path], provider=provider, environ=dict(os.environ))
+    code = MadApp(options).run()
+    sys.exit(code or 0)

@@ -1,0 +1,89 @@
+"""The main screen: status line, the MAD panes side by side, the composer and the footer."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from ..completion import Completer
+from ..widgets.composer import Composer
+from ..widgets.pane_deck import PaneDeck
+from ..widgets.status_bar import StatusBar
+from ..widgets.traffic_view import TrafficView
+
+
+class MainScreen(Screen[None]):
+    """Every MAD side by side; the composer is focused at start."""
+
+    BINDINGS = [
+        *[Binding(str(n), f"zoom({n})", f"Zoom {n}", show=False) for n in range(1, 10)],
+        *[Binding(f"alt+{n}", f"zoom({n})", f"Zoom {n}", show=False, priority=True) for n in range(1, 10)],
+        Binding("left", "page(-1)", "Page", show=False),
+        Binding("right", "page(1)", "Page", show=False),
+        Binding("escape", "focus_composer", "Composer", show=False),
+        Binding("f3", "toggle_logs", "Logs"),
+        Binding("f6", "restart_mad", "Restart MAD"),
+    ]
+
+    def __init__(self, completer: Completer) -> None:
+        super().__init__()
+        self.completer = completer
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield PaneDeck(id="deck")
+        yield Composer(self.completer, id="composer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Composer).focus()
+
+    @property
+    def deck(self) -> PaneDeck:
+        return self.query_one(PaneDeck)
+
+    def focused_mad(self) -> str | None:
+        """The MAD whose pane has focus (or the zoomed one)."""
+        widget = self.focused
+        while widget is not None:
+            name = getattr(getattr(widget, "view", None), "name", None)
+            if name:
+                return name
+            widget = widget.parent  # type: ignore[assignment]
+        return self.deck.zoomed
+
+    def action_zoom(self, number: int) -> None:
+        name = self.deck.zoom(number)
+        if name is not None and self.deck.zoomed == name:
+            self.deck.panes[name].traffic.focus()
+
+    def action_page(self, step: int) -> None:
+        self.deck.turn_page(step)
+
+    def action_focus_composer(self) -> None:
+        self.query_one(Composer).focus()
+
+    def action_toggle_logs(self) -> None:
+        name = self.focused_mad()
+        panes = [self.deck.panes[name]] if name in self.deck.panes else list(self.deck.panes.values())
+        show = not panes[0].traffic.show_logs if panes else False
+        for pane in panes:
+            pane.traffic.show_logs = show
+        self.notify(f"logs {'shown' if show else 'hidden'}" + (f" for {name}" if name else ""), timeout=2)
+
+    async def action_restart_mad(self) -> None:
+        name = self.focused_mad()
+        if name is None:
+            self.notify("focus a MAD's pane first (tab, or a number key)", severity="warning")
+            return
+        self.app.restart_mad(name)  # type: ignore[attr-defined]
+
+    def on_traffic_view_details(self, event: TrafficView.Details) -> None:
+        detail = event.line.detail or event.line.text
+        self.notify(detail[:2000], title=f"#{event.line.seq} {event.line.kind}", timeout=15)
+
+    def on_descendant_focus(self) -> None:
+        name = self.focused_mad()
+        if name:
+            self.deck.show_pane(name)

@@ -1,0 +1,278 @@
+"""The timeline: journal rows in, view-models out (one per MAD pane, plus the session's header).
+
+Headless and shared by live view and replay: `apply()` takes events in seq order and
+updates each MAD's view; `JournalTail` reads new rows from a journal being written.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mads.kernel.journal.reader import row_to_event
+
+HISTORY_SECONDS = 60
+MAX_LINES = 200_000
+
+
+@dataclass(slots=True)
+class Line:
+    """One line of a MAD's traffic, as a pane shows it."""
+
+    seq: int
+    wall: float
+    kind: str
+    """in, out, tool_call, tool_result, llm, error, log, state."""
+    text: str
+    detail: str | None = None
+    """More on demand: a traceback, a full result."""
+    ok: bool = True
+
+
+@dataclass
+class MadView:
+    """Everything a MAD's pane shows: header figures and its traffic."""
+
+    name: str
+    state: str = "starting"
+    version: str | None = None
+    cpu_percent: float = 0.0
+    cpu_seconds: float = 0.0
+    messages_per_s: float = 0.0
+    mailbox_depth: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    errors: int = 0
+    tool_calls: int = 0
+    cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_SECONDS))
+    lines: list[Line] = field(default_factory=list)
+    last_error: str | None = None
+
+    def add(self, line: Line) -> None:
+        self.lines.append(line)
+        if len(self.lines) > MAX_LINES:
+            del self.lines[: len(self.lines) - MAX_LINES]
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _args(arguments: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_short(v, 40)}" for k, v in arguments.items() if v is not None)
+
+
+class Timeline:
+    """The state of every pane after the events applied so far."""
+
+    def __init__(self) -> None:
+        self.mads: dict[str, MadView] = {}
+        self.last_seq = 0
+        self.events = 0
+        self.session_id: str | None = None
+        self.process: dict[str, Any] = {}
+        self.process_history: deque[float] = deque(maxlen=HISTORY_SECONDS)
+        self.ecosystem_state = "starting"
+        self.starts = 0
+        self.ended = False
+        self.last_error: str | None = None
+
+    def mad(self, name: str) -> MadView:
+        view = self.mads.get(name)
+        if view is None:
+            view = self.mads[name] = MadView(name)
+        return view
+
+    def apply(self, events: list[dict[str, Any]]) -> set[str]:
+        """Apply events in seq order; returns the names of the MADs whose view changed ('*' for all)."""
+        changed: set[str] = set()
+        for event in events:
+            if event["seq"] <= self.last_seq:
+                continue
+            self.last_seq = event["seq"]
+            self.events += 1
+            handler = getattr(self, f"_on_{event['kind']}", None)
+            if handler is not None:
+                changed |= handler(event, event["payload"]) or set()
+        return changed
+
+    # one method per kind ---------------------------------------------------
+    def _on_session_start(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        self.session_id = p.get("session_id", self.session_id)
+        self.starts += 1
+        self.ended = False
+        self.ecosystem_state = "running"
+        modules = p.get("modules", {})
+        for name in p.get("mads", []):
+            self.mad(name)
+        self._versions(modules)
+        return {"*"}
+
+    def _versions(self, modules: dict[str, str]) -> None:
+        for module, sha in modules.items():
+            short = module.rsplit(".", 1)[-1]
+            if short in self.mads:
+                self.mads[short].version = sha[:8]
+
+    def _on_session_end(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        self.ended = True
+        self.ecosystem_state = "stopped"
+        return {"*"}
+
+    def _on_state(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        if e["mad"] is None:
+            self.ecosystem_state = p.get("state", self.ecosystem_state)
+            for view in self.mads.values():
+                if view.state in ("running", "paused"):
+                    view.state = p.get("state", view.state)
+            return {"*"}
+        view = self.mad(e["mad"])
+        view.state = p.get("state", view.state)
+        if p.get("reason") and view.state in ("failed", "restarting"):
+            view.last_error = p["reason"]
+            view.add(Line(e["seq"], e["wall"], "state", f"{view.state}: {p['reason']}", ok=False))
+        return {view.name}
+
+    def _on_restart(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        view.state = "running"
+        view.add(Line(e["seq"], e["wall"], "state", f"restarted ({p.get('reason', '')})"))
+        return {view.name}
+
+    def _on_message(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        message = p.get("message", {})
+        sender = message.get("sender") or e["mad"]
+        content = message.get("content", "")
+        error = "error" in message.get("tags", [])
+        changed = set()
+        if sender in self.mads:
+            self.mads[sender].add(Line(e["seq"], e["wall"], "out", f"→ {_short(content, 400)}",
+                                       detail=content, ok=not error))
+            changed.add(sender)
+        for name in p.get("recipients", []):
+            if name in self.mads:
+                self.mads[name].add(Line(e["seq"], e["wall"], "in", f"← {sender}: {_short(content, 400)}",
+                                         detail=content))
+                changed.add(name)
+        return changed
+
+    def _on_tool_call(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        caller = p.get("caller")
+        by = f" (from {caller})" if caller and caller != view.name else ""
+        view.add(Line(e["seq"], e["wall"], "tool_call", f"⚙ {p.get('tool')} {_args(p.get('arguments', {}))}{by}",
+                      detail=json.dumps(p.get("arguments", {}), indent=2, ensure_ascii=False)))
+        return {view.name}
+
+    def _on_tool_result(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        took = f" ({p['duration_ms']:.1f} ms)" if isinstance(p.get("duration_ms"), (int, float)) else ""
+        if p.get("ok"):
+            view.add(Line(e["seq"], e["wall"], "tool_result", f"✓ {p.get('tool')}{took} {_short(p.get('result'))}",
+                          detail=json.dumps(p.get("result"), indent=2, ensure_ascii=False, default=str)))
+        else:
+            view.errors += 1
+            view.last_error = p.get("error")
+            view.add(Line(e["seq"], e["wall"], "error", f"✗ {p.get('tool')}{took} {p.get('error')}", ok=False))
+        return {view.name}
+
+    def _on_llm_result(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(p.get("caller") or e["mad"])
+        tokens = p.get("input_tokens", 0) + p.get("output_tokens", 0)
+        if p.get("ok", True):
+            calls = f" → {', '.join(p['tool_calls'])}" if p.get("tool_calls") else ""
+            view.add(Line(e["seq"], e["wall"], "llm", f"✦ {p.get('model')} {tokens} tokens{calls}",
+                          detail=p.get("text")))
+        else:
+            view.add(Line(e["seq"], e["wall"], "error", f"✦ {p.get('model')} failed: {p.get('error')}", ok=False))
+        return {view.name}
+
+    def _on_crash(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"] or "kernel")
+        view.errors += 1
+        view.last_error = p.get("error")
+        view.add(Line(e["seq"], e["wall"], "error", f"✗ crashed in {p.get('handler')}: {p.get('error')}",
+                      detail=p.get("traceback"), ok=False))
+        return {view.name}
+
+    def _on_blocked(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        view.add(Line(e["seq"], e["wall"], "error",
+                      f"⚠ blocked the event loop {p.get('held_ms')} ms in {p.get('handler')}", ok=False))
+        return {view.name}
+
+    def _on_log(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        name = e["mad"]
+        if name not in self.mads:
+            return set()
+        level = p.get("level", "info")
+        self.mads[name].add(Line(e["seq"], e["wall"], "log", f"· {level}: {_short(p.get('message', ''), 400)}",
+                                 detail=p.get("traceback"), ok=level not in ("error", "critical")))
+        return {name}
+
+    def _on_sample(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        self.process = p.get("process", {})
+        self.process_history.append(float(self.process.get("cpu_percent", 0.0)))
+        for name, figures in p.get("mads", {}).items():
+            view = self.mad(name)
+            view.state = figures.get("state", view.state)
+            view.cpu_percent = figures.get("cpu_percent", 0.0)
+            view.cpu_seconds = figures.get("cpu_seconds", 0.0)
+            view.messages_per_s = figures.get("messages_in_per_s", 0.0) + figures.get("messages_out_per_s", 0.0)
+            view.mailbox_depth = figures.get("mailbox_depth", 0)
+            view.tokens = figures.get("tokens", 0)
+            view.cost = figures.get("cost", 0.0)
+            view.tool_calls = figures.get("tool_calls", 0)
+            view.errors = max(view.errors, figures.get("errors", 0))
+            view.cpu_history.append(view.cpu_percent)
+        return {"*"}
+
+    def _on_reload(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        view.version = (p.get("new_hash") or "")[:8] or view.version
+        view.add(Line(e["seq"], e["wall"], "state", f"⟳ reloaded {view.version}"))
+        return {view.name}
+
+    def _on_reload_failed(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        view.last_error = p.get("error")
+        view.add(Line(e["seq"], e["wall"], "error", f"⟳ reload failed: {p.get('error')}", ok=False))
+        return {view.name}
+
+
+class JournalTail:
+    """Reads the rows a journal gained since the last read; the file may not exist yet."""
+
+    def __init__(self, path: Path, batch: int = 5000) -> None:
+        self.path = path
+        self.batch = batch
+        self.last_seq = 0
+        self._conn: sqlite3.Connection | None = None
+
+    def read(self) -> list[dict[str, Any]]:
+        if self._conn is None:
+            if not self.path.exists():
+                return []
+            try:
+                self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            except sqlite3.Error:
+                return []
+        try:
+            rows = self._conn.execute("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                                      (self.last_seq, self.batch)).fetchall()
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return []
+        events = [row_to_event(row) for row in rows]
+        if events:
+            self.last_seq = events[-1]["seq"]
+        return events
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

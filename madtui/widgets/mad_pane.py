@@ -1,0 +1,44 @@
+"""One MAD's pane: its header figures over its traffic."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+
+from ..timeline import MadView
+from .sparkline_header import PaneHeader
+from .traffic_view import TrafficView
+
+
+class MadPane(Vertical, can_focus=False):
+    """Header (name, state, version, CPU, messages/s, mailbox, tokens, cost, sparkline) and traffic."""
+
+    DEFAULT_CSS = """
+    MadPane { height: 1fr; }
+    MadPane > TrafficView { height: 1fr; }
+    """
+
+    number: reactive[int | None] = reactive(None)
+    """The number key that zooms this pane."""
+
+    def __init__(self, view: MadView, **kwargs: object) -> None:
+        super().__init__(id=f"pane-{view.name}", classes="mad-pane", **kwargs)  # type: ignore[arg-type]
+        self.view = view
+        self.border_title = view.name
+
+    def compose(self) -> ComposeResult:
+        yield PaneHeader()
+        yield TrafficView(self.view.lines)
+
+    def on_mount(self) -> None:
+        self.update_view()
+
+    @property
+    def traffic(self) -> TrafficView:
+        return self.query_one(TrafficView)
+
+    def update_view(self) -> None:
+        """Show the view's latest figures and lines."""
+        self.query_one(PaneHeader).show(self.view, self.number)
+        self.traffic.refresh_lines()
+        self.border_subtitle = f"{len(self.view.lines)} lines"

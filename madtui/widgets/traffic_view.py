@@ -1,0 +1,113 @@
+"""A MAD's traffic as a virtual list: only the visible lines are rendered, so 100k lines scroll smoothly."""
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..timeline import Line
+
+STYLES = {
+    "in": Style(color="cyan"),
+    "out": Style(color="green"),
+    "tool_call": Style(color="yellow"),
+    "tool_result": Style(color="bright_black"),
+    "llm": Style(color="magenta"),
+    "error": Style(color="red", bold=True),
+    "log": Style(color="bright_black", italic=True),
+    "state": Style(color="blue"),
+}
+CURSOR = Style(reverse=True)
+
+
+class TrafficView(ScrollView, can_focus=True):
+    """Lines of one MAD's traffic; follows the end unless the user scrolled away."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "move(-20)", "Page up", show=False),
+        Binding("pagedown", "move(20)", "Page down", show=False),
+        Binding("home", "jump(0)", "Top", show=False),
+        Binding("end", "jump(-1)", "End", show=False),
+        Binding("enter", "details", "Details"),
+    ]
+
+    show_logs: reactive[bool] = reactive(False)
+    """Whether log lines are shown."""
+    cursor: reactive[int] = reactive(-1)
+    """The selected line (-1: follow the end)."""
+
+    class Details(Message):
+        """The user asked for the full text of a line (traceback, result)."""
+
+        def __init__(self, line: Line) -> None:
+            super().__init__()
+            self.line = line
+
+    def __init__(self, lines: list[Line], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.source = lines
+        self._visible: list[Line] = []
+        self._filtered_upto = 0
+
+    def refresh_lines(self) -> None:
+        """Take in lines added to the source since the last call."""
+        if self._filtered_upto > len(self.source):  # the source was trimmed
+            self._visible = []
+            self._filtered_upto = 0
+        new = self.source[self._filtered_upto:]
+        self._filtered_upto = len(self.source)
+        self._visible.extend(line for line in new if self.show_logs or line.kind != "log")
+        following = self.cursor < 0 and self.scroll_y >= self.max_scroll_y - 1
+        self.virtual_size = Size(self.size.width, len(self._visible))
+        if following:
+            self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
+    def watch_show_logs(self) -> None:
+        self._visible = []
+        self._filtered_upto = 0
+        self.refresh_lines()
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_y) + y
+        width = self.scrollable_content_region.width
+        if index >= len(self._visible):
+            return Strip.blank(width)
+        line = self._visible[index]
+        style = STYLES.get(line.kind, Style())
+        if index == self.cursor:
+            style = style + CURSOR
+        text = line.text.replace("\n", " ")
+        segments = [Segment(text[: max(width, 0)], style)]
+        return Strip(segments).adjust_cell_length(width)
+
+    def action_move(self, step: int) -> None:
+        if not self._visible:
+            return
+        start = self.cursor if self.cursor >= 0 else len(self._visible) - 1
+        self.cursor = max(0, min(len(self._visible) - 1, start + step))
+        if self.cursor < self.scroll_y:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= self.scroll_y + self.size.height:
+            self.scroll_to(y=self.cursor - self.size.height + 1, animate=False)
+        self.refresh()
+
+    def action_jump(self, where: int) -> None:
+        if where < 0:
+            self.cursor = -1
+            self.scroll_end(animate=False)
+        else:
+            self.cursor = 0
+            self.scroll_home(animate=False)
+        self.refresh()
+
+    def action_details(self) -> None:
+        if 0 <= self.cursor < len(self._visible):
+            self.post_message(self.Details(self._visible[self.cursor]))
