@@ -33,6 +33,8 @@ class Config:
     crash_window: float = 60.0
     block_threshold: float = 0.5
     call_timeout: float = 300.0
+    watch: bool = False
+    """Watch the MAD modules and hot-reload them when they change (`mad run`, `mad mcp`, `mad tui`)."""
     sample_interval: float = 1.0
     """Seconds between `sample` events of resource use; 0 turns sampling off."""
 

@@ -12,7 +12,8 @@ import asyncio
 import difflib
 import logging
 import time
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -26,6 +27,7 @@ from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
 from .events import REDACTED, EventHub, Redactor
 from .mad import MAD, ToolSpec
+from .reload import Reloader, watch
 from .resources import Sampler
 from .message import Message
 from .schema import coerce, validate
@@ -58,6 +60,12 @@ class Ecosystem:
         self.last_seen: dict[str, float] = {}
         self._watchdog: Watchdog | None = None
         self.sampler: Sampler | None = None
+        self.reloader = Reloader(self)
+        self._watcher: asyncio.Task[None] | None = None
+        self.module_listeners: list[Callable[[MADModule], None]] = []
+        """Called with every module version loaded after start (the journal keeps each one)."""
+        self.tools_listeners: list[Callable[[], Awaitable[None]]] = []
+        """Awaited when tools appear or vanish (the gateway tells its clients)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = False
 
@@ -112,6 +120,8 @@ class Ecosystem:
         if self.config.sample_interval > 0:
             self.sampler = Sampler(self, self.config.sample_interval)
             self.sampler.start()
+        if self.config.watch:
+            self._watcher = asyncio.get_running_loop().create_task(watch(self, self.reloader), name="mad:watch")
         self.started = True
 
     async def stop(self) -> None:
@@ -122,6 +132,11 @@ class Ecosystem:
         if self.sampler is not None:
             await self.sampler.stop()
             self.sampler = None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         for runner in reversed(list(self.runners.values())):
             await runner.stop()
             runner.ctx.close_state()
@@ -143,9 +158,10 @@ class Ecosystem:
 
     # tools -----------------------------------------------------------------
     def tools(self) -> dict[str, ToolSpec]:
-        """Every tool of every MAD, by name."""
+        """Every tool of every MAD that can answer, by name (retired MADs' tools are gone)."""
         self.load()
-        return {name: spec for runner in self.runners.values() for name, spec in runner.cls.tools.items()}
+        return {name: spec for runner in self.runners.values() if runner.state != MADState.RETIRED
+                for name, spec in runner.cls.tools.items()}
 
     def tool(self, name: str) -> ToolSpec:
         self.load()
@@ -310,6 +326,41 @@ class Ecosystem:
             close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
             hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
             raise UsageError(f"no participant named @{unknown[0]}{hint}")
+
+    # reload ------------------------------------------------------------------
+    def replace_module(self, old: MADModule | None, new: MADModule | None) -> None:
+        """Swap a module's record (None: added or deleted) and tell the listeners about the new version."""
+        if old is not None and old in self.modules:
+            self.modules.remove(old)
+        if new is not None:
+            self.modules.append(new)
+            for listener in self.module_listeners:
+                listener(new)
+
+    async def add_mad(self, cls: type[MAD]) -> MADRunner:
+        """Bring a new MAD into the running ecosystem: state, migrations, bus, start."""
+        if cls.name in self.runners or cls.name == HUMAN:
+            raise UsageError(f"MAD name {cls.name!r} is taken")
+        runner = self._runner(cls)
+        if cls.migrations is not None:
+            cls.migrations.apply(runner.ctx.state)
+        self.runners[cls.name] = runner
+        self.bus.register(cls.name, runner.mailbox, observer=cls.observes_all)
+        await runner.start()
+        self.hub.emit("state", cls.name, state=runner.state.value)
+        return runner
+
+    async def retire_mad(self, name: str, reason: str) -> None:
+        """Answer what the MAD has queued, then refuse everything with the reason; its tools vanish."""
+        runner = self.runners.get(name)
+        if runner is None:
+            return
+        await runner.retire(reason)
+        self.hub.emit("state", name, state="retired", reason=reason)
+
+    async def tools_changed(self) -> None:
+        for listener in self.tools_listeners:
+            await listener()
 
     def pause(self) -> None:
         """Every MAD stops taking work from its mailbox (a handler in progress finishes)."""

@@ -48,6 +48,14 @@ class Invocation:
     progress: Callable[[float, float | None, str | None], Any] | None = None
 
 
+@dataclass(slots=True)
+class _Retire:
+    """Marks the end of a retiring MAD's mailbox: everything before it is still answered."""
+
+    reason: str
+    done: asyncio.Future[None]
+
+
 def correlation_of(item: Any) -> str | None:
     """The correlation id a mailbox item carries."""
     if type(item) is Invocation:
@@ -102,6 +110,7 @@ class MADRunner:
         self._resume.set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._held: deque[Any] = deque()
         self.on_crash: Callable[[MADRunner, BaseException], None] | None = None
 
     # lifecycle -------------------------------------------------------------
@@ -117,13 +126,7 @@ class MADRunner:
         self._task = asyncio.create_task(self._loop(), name=f"mad:{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self.interrupt()
         if self.instance is not None and self.state not in (MADState.FAILED,):
             try:
                 await self.instance.on_stop()
@@ -134,13 +137,53 @@ class MADRunner:
         self.state = MADState.STOPPED
 
     async def restart(self) -> None:
-        """Restart by hand: a FAILED MAD comes back with a clean crash history."""
-        await self.stop()
+        """Restart by hand: a FAILED MAD comes back with a clean crash history; its mailbox is kept."""
         self.crash_times.clear()
         self.failure = None
-        await self.start()
+        await self.replace()
         self.restarts += 1
         self.hub.emit("restart", self.name, reason="requested", restarts=self.restarts)
+
+    async def interrupt(self) -> None:
+        """Stop the loop task; a message taken but not yet handled goes back to the front of the line."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    async def replace(self, cls: type[MAD] | None = None, instance: MAD | None = None) -> None:
+        """Swap in a fresh instance (of a new class, for a reload) on the SAME mailbox; nothing queued is lost."""
+        await self.interrupt()
+        old = self.instance
+        if old is not None and self.state not in (MADState.FAILED, MADState.STOPPED):
+            try:
+                await old.on_stop()
+            except Exception as exc:
+                self.ctx.log.warning("%s.on_stop failed: %s", self.name, one_line(exc))
+        if cls is not None:
+            self.cls = cls
+        self.instance = instance or self.cls(self.ctx)
+        token = current_mad.set(self.name)
+        try:
+            await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
+        finally:
+            current_mad.reset(token)
+        self.state = MADState.RUNNING if self._resume.is_set() else MADState.PAUSED
+        self._task = asyncio.create_task(self._loop(), name=f"mad:{self.name}")
+
+    async def retire(self, reason: str) -> None:
+        """Answer what is queued, then refuse everything with the reason (its module was removed)."""
+        marker = _Retire(reason, asyncio.get_running_loop().create_future())
+        await self.mailbox.put(marker)
+        await marker.done
+        if self.instance is not None:
+            try:
+                await self.instance.on_stop()
+            except Exception as exc:
+                self.ctx.log.warning("%s.on_stop failed: %s", self.name, one_line(exc))
 
     def pause(self) -> None:
         if self.state == MADState.RUNNING:
@@ -193,11 +236,21 @@ class MADRunner:
     async def _loop(self) -> None:
         current_mad.set(self.name)  # this task's context: everything it runs is this MAD's
         mailbox = self.mailbox
+        held = self._held
         while True:
-            item = await mailbox.get()
+            item = held.popleft() if held else await mailbox.get()
             if not self._resume.is_set():
-                await self._resume.wait()
-            if self.state == MADState.FAILED:
+                try:
+                    await self._resume.wait()
+                except asyncio.CancelledError:
+                    held.appendleft(item)
+                    raise
+            if type(item) is _Retire:
+                self.failure = item.reason
+                self.state = MADState.RETIRED
+                item.done.set_result(None)
+                continue
+            if self.state in (MADState.FAILED, MADState.RETIRED):
                 await self._refuse(item)
                 continue
             self._idle.clear()
@@ -235,8 +288,11 @@ class MADRunner:
                 item.future.set_exception(exc)
             return
         except asyncio.CancelledError:
+            reason = f"{self.name} was interrupted while running {handler}"
             if type(item) is Invocation and not item.future.done():
-                item.future.set_exception(MADUnavailable(f"{self.name} stopped while running {handler}"))
+                item.future.set_exception(MADUnavailable(reason))
+            elif type(item) is Delivery and item.addressed and item.message.reply_to is None:
+                await self._reply_error(item, reason)
             raise
         except Exception as exc:
             await self._crashed(item, handler, exc)
@@ -312,6 +368,10 @@ class MADRunner:
             self.ctx.log.warning("could not deliver the error reply of %s: %s", self.name, one_line(exc))
 
     def _fail_pending(self, exc: Exception) -> None:
+        for item in self._held:
+            if type(item) is Invocation and not item.future.done():
+                item.future.set_exception(exc)
+        self._held.clear()
         while not self.mailbox.empty():
             item = self.mailbox.get_nowait()
             if type(item) is Invocation and not item.future.done():

@@ -13,7 +13,7 @@ import click
 from mads.kernel import ArgumentError, Message
 from mads.kernel.message import RawJSON, parse_pairs
 
-from .options import ecosystem_options, gather, run_async
+from .options import ecosystem_options, gather, run_async, watch_option
 
 
 def _dump(value: Any) -> str:
@@ -157,8 +157,9 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, **s
 
 
 @click.command()
+@watch_option
 @ecosystem_options
-def run(**shared: Any) -> None:
+def run(no_watch: bool, **shared: Any) -> None:
     """Run the ecosystem headless until Ctrl-C; print one ready line.
 
     \b
@@ -169,7 +170,7 @@ def run(**shared: Any) -> None:
 
     async def body(**_: Any) -> None:
         started = time.perf_counter()
-        eco = options.ecosystem()
+        eco = options.ecosystem(watch=not no_watch)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

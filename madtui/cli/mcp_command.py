@@ -12,7 +12,7 @@ import click
 from mads.kernel.gateway import Gateway
 from mads.kernel.gateway.transport import mcp_token, parse_address, serve_http, serve_stdio
 
-from .options import ecosystem_options, gather, run_async
+from .options import ecosystem_options, gather, run_async, watch_option
 
 
 @click.command()
@@ -20,8 +20,9 @@ from .options import ecosystem_options, gather, run_async
 @click.option("--allow-remote", is_flag=True, help="Allow --http on a non-loopback address.")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path), hidden=True,
               help="Append the recording to this journal (the TUI host chooses it).")
+@watch_option
 @ecosystem_options
-def mcp(http_address: str | None, allow_remote: bool, journal: Path | None, **shared: Any) -> None:
+def mcp(http_address: str | None, allow_remote: bool, journal: Path | None, no_watch: bool, **shared: Any) -> None:
     """Serve every MAD tool and the admin tools over MCP (stdio by default).
 
     Over HTTP every request needs `Authorization: Bearer <token>`: the token comes from
@@ -34,7 +35,7 @@ def mcp(http_address: str | None, allow_remote: bool, journal: Path | None, **sh
 
     async def body(**_: Any) -> None:
         address = parse_address(http_address, allow_remote) if http_address else None
-        eco = options.ecosystem()
+        eco = options.ecosystem(watch=not no_watch)
         real_stderr = sys.stderr
         token, generated = mcp_token(eco.config.environ)
         eco.hub.redactor.add(token)

@@ -47,6 +47,11 @@ def ecosystem_options(fn: F) -> F:
     return fn
 
 
+def watch_option(fn: F) -> F:
+    """--no-watch: do not hot-reload MAD modules when their files change."""
+    return click.option("--no-watch", is_flag=True, help="Do not hot-reload MAD modules when they change.")(fn)
+
+
 def make_config(home: Path, mad_path: tuple[Path, ...], provider: str, **overrides: Any) -> Config:
     """The ecosystem's settings from the shared options (already merged with the environment)."""
     return Config(home=home, mad_path=list(mad_path), provider=provider, environ=dict(os.environ), **overrides)

@@ -10,7 +10,7 @@ from mcp import Client, MCPError
 from mads.kernel import MAD, tool
 from mads.kernel.gateway import Gateway
 
-ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile"}
+ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile", "mad_reload"}
 
 
 class Probe(MAD):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError as ToolFailure
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import func_metadata
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp.types import CallToolResult, TextContent
 
 from pydantic import ValidationError
@@ -53,8 +55,8 @@ class MadTool(Tool):
 
 
 def mad_tool(spec: ToolSpec) -> MadTool:
-    return MadTool(fn=_placeholder, name=spec.name, description=spec.description,
-                   parameters=spec.input_schema, fn_metadata=func_metadata(_placeholder, structured_output=False), is_async=True)
+    return MadTool(fn=_placeholder, name=spec.name, description=spec.description, parameters=spec.input_schema,
+                   fn_metadata=func_metadata(_placeholder, structured_output=False), is_async=True)
 
 
 class Gateway(MCPServer):
@@ -65,11 +67,49 @@ class Gateway(MCPServer):
                          tools=[mad_tool(spec) for spec in eco.tools().values()], log_level="WARNING")
         self.eco = eco
         self.client = client
+        self._mad_tools = set(eco.tools())
+        self._sessions: dict[int, Any] = {}
+        """One session per client connection that has talked to us, to tell of tool changes."""
         self._add_admin_tools()
+        eco.tools_listeners.append(self.sync_tools)
+
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> Any:
+        self._remember(ctx)
+        return await super()._handle_list_tools(ctx, params)
+
+    def _remember(self, ctx: Any) -> None:
+        session = getattr(ctx, "session", None)
+        if session is not None:
+            connection = getattr(session, "_connection", session)  # sessions are per request; tell each client once
+            self._sessions[id(connection)] = session
+
+    async def sync_tools(self) -> None:
+        """Make the served tools match the ecosystem's (after a reload) and tell clients the list changed."""
+        current = self.eco.tools()
+        changed = False
+        for name in self._mad_tools - set(current):
+            self.remove_tool(name)
+            changed = True
+        for name, spec in current.items():
+            served = self._tool_manager.get_tool(name)
+            if served is None or served.parameters != spec.input_schema or served.description != spec.description:
+                self._tool_manager._tools[name] = mad_tool(spec)  # the SDK offers add_tool for functions only
+                changed = True
+        self._mad_tools = set(current)
+        if changed:
+            await self._subscriptions.publish(ToolsListChanged())
+            for key, session in list(self._sessions.items()):
+                try:
+                    await session.send_tool_list_changed()
+                except Exception as exc:  # a client that went away
+                    self._sessions.pop(key, None)
+                    logging.getLogger("mads.kernel").debug("tools/list_changed not delivered: %s", exc)
 
     # MAD tools -------------------------------------------------------------
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         started = time.perf_counter()
+        if context is not None:
+            self._remember(getattr(context, "request_context", None))
         if self._tool_manager.get_tool(name) is None:  # recorded by argument names only: no schema says what is secret
             self._record(name, dict.fromkeys(arguments or {}), started, error=f"unknown tool {name!r}")
             raise MCPError(INVALID_PARAMS, f"unknown tool {name!r}")
@@ -162,6 +202,20 @@ class Gateway(MCPServer):
                 raise ToolFailure(one_line(exc)) from None
             gateway._record("mad_restart_mad", {"mad": mad}, started, result={"state": status["state"]})
             return status
+
+        @self.tool()
+        async def mad_reload(mad: str) -> dict[str, Any]:
+            """Reload a MAD's module from its file now (the new version serves on the same mailbox)."""
+            started = time.perf_counter()
+            try:
+                result = await eco.reloader.reload_mad(mad)
+            except MadError as exc:
+                gateway._record("mad_reload", {"mad": mad}, started, error=one_line(exc))
+                raise ToolFailure(one_line(exc)) from None
+            gateway._record("mad_reload", {"mad": mad}, started, result=result)
+            if not result.get("ok"):
+                raise ToolFailure(result.get("error", "reload failed"))
+            return result
 
         @self.tool()
         async def mad_pause() -> dict[str, Any]:

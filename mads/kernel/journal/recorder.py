@@ -89,6 +89,7 @@ class Recording:
             self.writer.set_meta("platform", platform.platform())
         for module in eco.modules:
             self.add_module(module)
+        eco.module_listeners.append(self.add_module)
 
     def add_module(self, module: Any) -> None:
         self.writer.add_module(module.sha256, module.name, str(module.path), [c.name for c in module.mads],
