@@ -238,3 +238,24 @@ async def test_messages_streamed_during_twenty_reloads_are_each_answered_exactly
         assert all("#success" in replies[0] for replies in answered.values())
         versions = {replies[0].rsplit(" ", 1)[-1] for replies in answered.values()}
         assert "v20" in versions and len(versions) >= 5
+
+
+async def test_a_kernel_change_is_reported_as_needing_a_restart(tmp_path, folder) -> None:
+    from mads.kernel.reload import kernel_folder
+
+    write(folder, "probe.py", PING.format(version="v1", extra=""))
+    async with ecosystem(tmp_path, folder) as eco:
+        result = await eco.reloader.file_changed(kernel_folder() / "bus.py")
+        assert result["restart_needed"] is True
+        event = eco.events.of("reload_failed")[0]
+        assert event.mad == "kernel" and event.payload["restart_needed"] is True
+        assert "restart the ecosystem" in event.payload["error"]
+        assert await eco.call_tool("probe_ping") == "v1"
+
+
+async def test_an_unchanged_save_reloads_nothing(tmp_path, folder) -> None:
+    path = write(folder, "probe.py", PING.format(version="v1", extra=""))
+    async with ecosystem(tmp_path, folder) as eco:
+        write(folder, "probe.py", PING.format(version="v1", extra=""))
+        assert await eco.reloader.file_changed(path) == {"ok": True, "changed": []}
+        assert eco.events.of("reload") == []
