@@ -69,9 +69,9 @@ class MadApp(App[int]):
             self.completer.set_tools(self.tools)
         if event.state == "failed":
             self.notify(f"the ecosystem stopped after repeated failures: {event.error}", severity="error",
-                        timeout=30)
+                        timeout=30, markup=False)
         elif event.state == "restarting" and event.error:
-            self.notify(f"the ecosystem died: {event.error}; restarting", severity="warning")
+            self.notify(f"the ecosystem died: {event.error}; restarting", severity="warning", markup=False)
         self.refresh_status()
 
     @work(exclusive=True, group="host-ready")
@@ -125,7 +125,8 @@ class MadApp(App[int]):
 
     def refresh_status(self) -> None:
         if self.main.is_mounted:
-            self.main.query_one("#status").show(self.timeline, self.host.state, self.host.last_error,
+            host_state = self.host.state if self.start_host else "recorded"
+            self.main.query_one("#status").show(self.timeline, host_state, self.host.last_error,
                                                 self.host.restarts)
 
     # the composer ----------------------------------------------------------------
@@ -137,7 +138,7 @@ class MadApp(App[int]):
         try:
             result = await self.call("mad_send", {"content": text})
         except (ToolCallError, HostUnavailable) as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         for reply in result.get("replies", []):
             target = reply.get("sender")
@@ -174,7 +175,7 @@ class MadApp(App[int]):
         try:
             await self.call(tool)
         except (ToolCallError, HostUnavailable) as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         self.paused = not self.paused
         self.notify("ecosystem paused (F5 resumes)" if self.paused else "ecosystem resumed")
@@ -184,7 +185,7 @@ class MadApp(App[int]):
         try:
             await self.call("mad_restart_mad", {"mad": name})
         except (ToolCallError, HostUnavailable) as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         self.notify(f"{name} restarted")
 

@@ -203,8 +203,16 @@ def _child_pid(journal: Path) -> int | None:
 
 
 def _wait_pid(pid: int) -> None:
-    with contextlib.suppress(psutil.Error):
-        psutil.Process(pid).wait()
+    """Wait for our child to exit without reaping it: the stdio client's own waiter must get its status."""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    except ChildProcessError:  # already reaped
+        return
+    except (AttributeError, OSError):  # no waitid here: poll instead
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            while process.status() != psutil.STATUS_ZOMBIE:
+                time.sleep(0.1)
 
 
 def _last_error(path: Path) -> str | None:

@@ -81,7 +81,7 @@ class MainScreen(Screen[None]):
 
     def on_traffic_view_details(self, event: TrafficView.Details) -> None:
         detail = event.line.detail or event.line.text
-        self.notify(detail[:2000], title=f"#{event.line.seq} {event.line.kind}", timeout=15)
+        self.notify(detail[:2000], title=f"#{event.line.seq} {event.line.kind}", timeout=15, markup=False)
 
     def on_descendant_focus(self) -> None:
         name = self.focused_mad()

@@ -44,13 +44,23 @@ class Composer(Input):
         self._position = 0
 
     async def _on_key(self, event: events.Key) -> None:
-        if event.key == "tab" and self._suggestion:
-            event.stop()
-            event.prevent_default()
-            self.value = self._suggestion
-            self.cursor_position = len(self.value)
-            return
+        if event.key == "tab":
+            # Completed here rather than from the inline suggestion, which arrives later from a worker:
+            # a fast typist's tab would otherwise move the focus away.
+            completion = self.completer.complete(self.value) if self.cursor_at_end else None
+            if completion:
+                event.stop()
+                event.prevent_default()
+                self.value = completion
+                self.cursor_position = len(self.value)
+                return
         await super()._on_key(event)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """An empty composer leaves ← and → to the screen, which pages through the MAD panes."""
+        if action in ("cursor_left", "cursor_right") and not self.value:
+            return False
+        return super().check_action(action, parameters)
 
     def action_history(self, step: int) -> None:
         if not self.history:

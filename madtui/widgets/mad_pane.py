@@ -41,4 +41,5 @@ class MadPane(Vertical, can_focus=False):
         """Show the view's latest figures and lines."""
         self.query_one(PaneHeader).show(self.view, self.number)
         self.traffic.refresh_lines()
-        self.border_subtitle = f"{len(self.view.lines)} lines"
+        count = len(self.view.lines)
+        self.border_subtitle = f"{count} line" if count == 1 else f"{count} lines"

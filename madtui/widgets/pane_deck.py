@@ -78,7 +78,7 @@ class PaneDeck(Vertical):
             label = f"{number} {name}"
             tabs.append(f"[reverse] {label} [/reverse]" if name in visible else f" {label} ")
         hidden = len(visible) < len(self.panes)
-        self.query_one("#tabs", Static).update(" ".join(tabs) + ("   [dim]← → page · number zooms[/dim]" if hidden else ""))
+        self.query_one("#tabs", Static).update(" ".join(tabs) + ("   [dim]← → · alt+N zoom[/dim]" if hidden else ""))
 
     def zoom(self, number: int) -> str | None:
         """Zoom the pane with this number; the same number again shows all."""
@@ -86,7 +86,11 @@ class PaneDeck(Vertical):
         if not 1 <= number <= len(names):
             return None
         name = names[number - 1]
-        self.zoomed = None if self.zoomed == name else name
+        if self.zoomed == name:
+            self.zoomed = None
+            self.show_pane(name)  # back on the page that holds it, so it keeps the focus
+        else:
+            self.zoomed = name
         return name
 
     def turn_page(self, step: int) -> None:

@@ -29,11 +29,12 @@ class PaneHeader(Vertical):
         mark = STATE_MARK.get(view.state, "?")
         key = f"{number} " if number is not None else ""
         version = f" {view.version}" if view.version else ""
-        self.query_one("#title", Static).update(f"[b]{key}{view.name}[/b] {mark} {view.state}{version}")
+        errors = f" [red]✗{view.errors}[/red]" if view.errors else ""  # on the short line, so a narrow pane keeps it
+        self.query_one("#title", Static).update(f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}")
         cost = f" ${view.cost:.4f}" if view.cost else ""
-        errors = f" [red]✗{view.errors}[/red]" if view.errors else ""
         self.query_one("#figures", Static).update(
             f"cpu {view.cpu_percent:4.1f}% · {view.messages_per_s:.1f} msg/s · box {view.mailbox_depth}"
-            f" · {view.tokens} tok{cost}{errors}")
-        self.query_one("#cpu", Sparkline).data = list(view.cpu_history) or [0.0]
+            f" · {view.tokens} tok{cost}")
+        # A leading zero keeps the scale from 0 up: alone, one sample (or a flat line) is drawn as a full bar.
+        self.query_one("#cpu", Sparkline).data = [0.0, *view.cpu_history]
         self.set_class(view.state == "failed", "-failed")

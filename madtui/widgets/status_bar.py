@@ -1,6 +1,7 @@
 """The top line: session, ecosystem state, events and process figures; a banner when the child is down."""
 from __future__ import annotations
 
+from textual.markup import escape
 from textual.widgets import Static
 
 from ..timeline import Timeline
@@ -13,17 +14,18 @@ class StatusBar(Static):
 
     def show(self, timeline: Timeline, host_state: str, host_error: str | None, restarts: int) -> None:
         process = timeline.process
-        rss = process.get("rss", 0) / (1024 * 1024)
-        cpu = process.get("cpu_percent", 0.0)
         state = host_state if host_state != "running" else timeline.ecosystem_state
         session = timeline.session_id or "new session"
-        text = f"[b]mad[/b] · {session} · {state} · {timeline.events} events · cpu {cpu:.0f}% · rss {rss:.0f} MB"
+        text = f"[b]mad[/b] · {session} · {state} · {timeline.events} events"
+        if process:  # figures come with the first sample; zeros before it would be made up
+            rss = process.get("rss", 0) / (1024 * 1024)
+            text += f" · cpu {process.get('cpu_percent', 0.0):.0f}% · rss {rss:.0f} MB"
         if restarts:
             text += f" · restarts {restarts}"
         down = host_state in ("restarting", "failed")
         if down and host_error:
             verb = "stopped after repeated failures" if host_state == "failed" else "died; restarting"
-            text = f"[b]ecosystem {verb}[/b]: {host_error}"
+            text = f"[b]ecosystem {verb}[/b]: {escape(host_error)}"
         elif host_state == "starting":
             text += " · starting the ecosystem…"
         self.set_class(down, "-down")

@@ -1,0 +1,212 @@
+"""The workbench over a real `mad mcp` child, driven by keys: completion, sending, restarts, quitting, small screens."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from textual.message import Message
+from textual.pilot import Pilot
+
+from madtui.app import MadApp
+from madtui.host import HostOptions
+from madtui.messages import HostChanged
+from madtui.widgets.composer import Composer
+from mads.kernel.journal.reader import read_events
+
+CORE_MADS = ["dewey", "fiedler", "horace", "rogers", "turing"]
+MASTER_KEY = "a" * 64
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[[], MadApp]:
+    """A workbench whose child keeps its state in tmp_path/home and its journal in tmp_path/sessions."""
+
+    def make() -> MadApp:
+        environ = {**os.environ, "MAD_MASTER_KEY": MASTER_KEY}
+        return MadApp(HostOptions(home=tmp_path / "home", sessions=tmp_path / "sessions", environ=environ))
+
+    return make
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Let the app run until the predicate holds; AssertionError after the timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s\n{screen_text(pilot.app)}")
+        await pilot.pause()
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows, as plain text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def composer(app: MadApp) -> Composer:
+    return app.main.query_one(Composer)
+
+
+def horace_lines(app: MadApp) -> list[str]:
+    return [line.text for line in app.timeline.mads["horace"].lines]
+
+
+async def started(pilot: Pilot[Any]) -> MadApp:
+    """Wait until the child answers and every core MAD has its pane."""
+    app: MadApp = pilot.app  # type: ignore[assignment]
+    await until(pilot, lambda: app.host.state == "running" and sorted(app.main.deck.panes) == CORE_MADS
+                and all(pane.is_mounted for pane in app.main.deck.panes.values()), "the ecosystem started")
+    return app
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    await pilot.press(*text)
+
+
+def leftover_children(journal: Path) -> list[psutil.Process]:
+    """Processes still running that belong to this test: our children, or any `mad mcp` on this journal."""
+    found = {p.pid: p for p in psutil.Process().children(recursive=True)}
+    for process in psutil.process_iter(["cmdline"]):
+        if str(journal) in " ".join(process.info["cmdline"] or []):
+            found[process.pid] = process
+    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+async def test_tab_completes_mad_tool_and_first_required_parameter_and_arrows_walk_the_history(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        line = composer(app)
+        assert line.has_focus
+        await type_text(pilot, "@Ho")
+        await pilot.press("tab")
+        assert line.value == "@Horace "
+        await type_text(pilot, "wri")
+        await pilot.press("tab")
+        assert line.value == "@Horace write_file "
+        await pilot.press("tab")
+        assert line.value == "@Horace write_file path="
+        await type_text(pilot, "h.txt ")
+        await pilot.press("tab")
+        assert line.value == "@Horace write_file path=h.txt content="
+        await type_text(pilot, "one")
+        await pilot.press("enter")
+        assert line.value == ""
+        await type_text(pilot, "@Horace read_file path=h.txt")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(t.startswith("✓ horace_read_file") for t in horace_lines(app)), "both sent")
+        await pilot.press("up")
+        assert line.value == "@Horace read_file path=h.txt"
+        await pilot.press("up")
+        assert line.value == "@Horace write_file path=h.txt content=one"
+        await pilot.press("up")
+        assert line.value == "@Horace write_file path=h.txt content=one"
+        await pilot.press("down")
+        assert line.value == "@Horace read_file path=h.txt"
+        await pilot.press("down")
+        assert line.value == ""
+
+
+async def test_a_command_typed_in_the_composer_writes_the_file_and_horaces_pane_shows_the_result(
+        make_app, tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await type_text(pilot, "@Horace write_file path=tui.txt content=hello")
+        await pilot.press("enter")
+        written = tmp_path / "home" / "files" / "tui.txt"
+        await until(pilot, lambda: written.exists() and written.read_text() == "hello", "the file written")
+        await until(pilot, lambda: "✓ horace_write_file" in screen_text(app)
+                    and '→ @human #success { "path": "tui.txt"' in screen_text(app), "the result in Horace's pane")
+        pane = app.main.deck.panes["horace"]
+        shown = [pane.traffic.render_line(y).text for y in range(pane.traffic.size.height)]
+        assert any(text.startswith("✓ horace_write_file") for text in shown)
+        assert any(text.startswith("⚙ horace_write_file path=tui.txt") for text in shown)
+
+
+async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("tab", "tab", "tab")
+        assert app.main.focused_mad() == "horace"
+        await pilot.press("f6")
+        await until(pilot, lambda: any(e["mad"] == "horace" for e in read_events(app.journal, kind=["restart"])),
+                    "a restart event for horace in the journal")
+        await until(pilot, lambda: "restarted (requested)" in screen_text(app), "the pane says restarted")
+        assert not any(e["mad"] != "horace" for e in read_events(app.journal, kind=["restart"]))
+
+
+async def test_a_killed_ecosystem_is_restarted_into_the_same_journal_and_the_workbench_keeps_working(
+        make_app, tmp_path: Path) -> None:
+    app = make_app()
+    seen: list[Message] = []
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await started(pilot)
+        first_pid = app.host.pid
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+        await until(pilot, lambda: "ecosystem died; restarting" in screen_text(app), "the banner")
+        await until(pilot, lambda: app.host.state == "running" and app.host.pid not in (None, first_pid),
+                    "a new child")
+        await until(pilot, lambda: "restarts 1" in screen_text(app), "the restart counted in the status line")
+        await type_text(pilot, "@Horace write_file path=after.txt content=again")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(t.startswith("✓ horace_write_file") for t in horace_lines(app)),
+                    "the send after the restart")
+        assert (tmp_path / "home" / "files" / "after.txt").read_text() == "again"
+    states = [m.state for m in seen if isinstance(m, HostChanged)]
+    assert states[:2] == ["starting", "running"]
+    assert "restarting" in states and states.index("running", states.index("restarting")) > 0
+    assert [p.name for p in (tmp_path / "sessions").glob("*.db")] == [app.journal.name]
+    assert len(list(read_events(app.journal, kind=["session_start"]))) == 2
+    assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+
+
+async def test_ctrl_q_exits_with_zero_records_session_end_and_leaves_no_child(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+q")
+        await until(pilot, lambda: app.return_code is not None, "the app exited")
+    assert app.return_code == 0
+    events = list(read_events(app.journal))
+    assert events[-1]["kind"] == "session_end"
+    assert leftover_children(app.journal) == []
+
+
+async def test_at_80x24_paging_and_numbered_zoom_reach_all_five_mads(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        deck = app.main.deck
+
+        def boxes() -> list[str]:
+            text = screen_text(app)
+            return [name for name in CORE_MADS if f"╭─ {name} " in text]
+
+        await until(pilot, lambda: boxes() == ["dewey", "fiedler"], "two panes side by side")
+        assert "1 dewey   2 fiedler   3 horace   4 rogers   5 turing" in screen_text(app)
+        assert composer(app).has_focus
+        await pilot.press("right")
+        await until(pilot, lambda: boxes() == ["horace", "rogers"], "the second page")
+        await pilot.press("right")
+        await until(pilot, lambda: boxes() == ["rogers", "turing"], "the last page")
+        await pilot.press("left", "left")
+        await until(pilot, lambda: boxes() == ["dewey", "fiedler"], "back to the first page")
+        await pilot.press("alt+5")
+        await until(pilot, lambda: boxes() == ["turing"], "turing zoomed from the composer")
+        assert deck.zoomed == "turing" and app.main.focused_mad() == "turing"
+        await pilot.press("3")
+        await until(pilot, lambda: boxes() == ["horace"], "a number key zooms from a focused pane")
+        await pilot.press("3")
+        await until(pilot, lambda: deck.zoomed is None and len(boxes()) == 2 and "horace" in boxes(),
+                    "the same number again shows the page with horace")
+        assert app.main.focused_mad() == "horace"
+        await pilot.press("escape")
+        assert composer(app).has_focus

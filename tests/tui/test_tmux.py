@@ -1,0 +1,105 @@
+"""`mad tui` tried as a new user would, in a real terminal (tmux) at 80x24 and 200x50.
+
+The user sees all five core MADs, types `@Horace write_file path=tui.txt content=hello` and Enter,
+finds the file under MAD_HOME/files and the result in Horace's pane, and quits with ctrl+q: the exit
+status is 0, the journal ends with session_end and no `mad mcp` child is left.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mads.kernel.journal.reader import read_events
+from tests.helpers import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE_MADS = ["dewey", "fiedler", "horace", "rogers", "turing"]
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
+
+
+@dataclass
+class Terminal:
+    """One tmux session on a private server, running `mad tui` in `folder`."""
+
+    socket: str
+    name: str
+    folder: Path
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", self.name, "-l", text)
+
+    def press(self, key: str) -> None:
+        self.tmux("send-keys", "-t", self.name, key)
+
+    def wait_for(self, predicate, what: str, timeout: float = 30.0) -> None:
+        try:
+            wait_until(lambda: predicate(self.screen()), timeout=timeout, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.screen()}") from None
+
+
+@pytest.fixture(params=[(80, 24), (200, 50)], ids=lambda size: f"{size[0]}x{size[1]}")
+def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Terminal]:
+    """`mad tui` started in a detached tmux session of the given size; the shell writes its exit status."""
+    width, height = request.param
+    env = {"MAD_MASTER_KEY": "a" * 64, "MAD_HOME": str(tmp_path / "home"), "MAD_SESSIONS": str(tmp_path / "sessions"),
+           "MAD_PROVIDER": "offline", "MAD_PATH": "", "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    command = (f"cd {shlex.quote(str(tmp_path))} && env {assignments} {shlex.quote(sys.executable)} -m madtui tui;"
+               f" echo EXIT:$? > {shlex.quote(str(tmp_path / 'exit.txt'))}")
+    term = Terminal(socket=f"madtui-test-{os.getpid()}-{width}x{height}", name="mad", folder=tmp_path)
+    term.tmux("-f", "/dev/null", "new-session", "-d", "-s", term.name, "-x", str(width), "-y", str(height), command,
+              ";", "set-option", "-t", term.name, "remain-on-exit", "on")
+    try:
+        yield term
+    finally:
+        subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+def mad_mcp_children(folder: Path) -> list[psutil.Process]:
+    """Live `mad mcp` processes started for this folder."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if "madtui mcp" in cmdline and str(folder) in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found
+
+
+def test_a_new_user_writes_a_file_from_the_composer_and_quits_cleanly(terminal: Terminal) -> None:
+    terminal.wait_for(lambda s: " · running · " in s and all(name in s for name in CORE_MADS),
+                      "the five core MADs on screen")
+    first = terminal.screen()
+    for number, name in enumerate(CORE_MADS, 1):
+        assert f"{number} {name}" in first
+    terminal.type("@Horace write_file path=tui.txt content=hello")
+    terminal.press("Enter")
+    written = terminal.folder / "home" / "files" / "tui.txt"
+    wait_until(lambda: written.exists() and written.read_text() == "hello", what="the file written")
+    terminal.wait_for(lambda s: "✓ horace_write_file" in s, "the result line in Horace's pane")
+    assert "╭─ horace " in terminal.screen()
+    terminal.press("C-q")
+    exit_file = terminal.folder / "exit.txt"
+    wait_until(lambda: exit_file.exists() and exit_file.read_text().endswith("\n"), what="mad tui exited")
+    assert exit_file.read_text().strip() == "EXIT:0"
+    (journal,) = (terminal.folder / "sessions").glob("*.db")
+    assert list(read_events(journal))[-1]["kind"] == "session_end"
+    assert mad_mcp_children(terminal.folder) == []
