@@ -143,7 +143,7 @@ async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(mak
 
 
 async def test_a_killed_ecosystem_is_restarted_into_the_same_journal_and_the_workbench_keeps_working(
-        make_app, tmp_path: Path) -> None:
+        make_app, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     app = make_app()
     seen: list[Message] = []
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
@@ -166,6 +166,7 @@ async def test_a_killed_ecosystem_is_restarted_into_the_same_journal_and_the_wor
     assert [p.name for p in (tmp_path / "sessions").glob("*.db")] == [app.journal.name]
     assert len(list(read_events(app.journal, kind=["session_start"]))) == 2
     assert not psutil.pid_exists(first_pid) or psutil.Process(first_pid).status() == psutil.STATUS_ZOMBIE
+    assert "Unknown child process" not in caplog.text  # the host watched the child without reaping it
 
 
 async def test_ctrl_q_exits_with_zero_records_session_end_and_leaves_no_child(make_app) -> None:
