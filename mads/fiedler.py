@@ -91,7 +91,7 @@ class Fiedler(MAD):
             model = models[0] if models else ""
         tools = tools or []
         self.ctx.emit("llm_call", caller=mad, model=model, messages=len(messages),
-                      tools=[t.get("name", "") for t in tools])
+                      tools=[t.get("name", "") for t in tools], prompt=messages)
         started = time.perf_counter()
         error: str | None = None
         response: LLMResponse | None = None
@@ -114,7 +114,8 @@ class Fiedler(MAD):
         self._record(mad, model, response.input_tokens, response.output_tokens, response.cost, latency_ms, None)
         self.ctx.emit("llm_result", caller=mad, model=model, ok=True, input_tokens=response.input_tokens,
                       output_tokens=response.output_tokens, cost=response.cost, latency_ms=latency_ms,
-                      tool_calls=[c.name for c in response.tool_calls], text=response.text[:200])
+                      tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
+                      text=response.text)
         return response
 
     def _record(self, mad: str, model: str, tokens_in: int, tokens_out: int, cost: float,
