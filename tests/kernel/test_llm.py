@@ -208,5 +208,5 @@ async def test_prose_reaches_a_real_tool_through_the_openai_provider(make_ecosys
     assert tool_message == {"role": "tool", "tool_call_id": "call_1", "content": '{"noted": "hello"}'}
     assert openai_server.requests[0]["tools"][0]["function"]["name"] == "probe_note"
     results = [e.payload for e in eco.events.of("llm_result")]
-    assert [r["tool_calls"] for r in results] == [["probe_note"], []]
+    assert [[c["name"] for c in r["tool_calls"]] for r in results] == [["probe_note"], []]
     assert all(r["caller"] == "probe" and r["input_tokens"] == 20 for r in results)

@@ -44,11 +44,13 @@ async def test_with_the_scripted_provider_prose_makes_the_imperator_call_a_tool_
         assert (stage["name"], stage["llm_calls"], stage["tool_calls"]) == ("imperator", 2, ["probe_note"])
         assert [e.payload["result"] for e in eco.events.of("tool_result")] == [{"noted": "hello"}]
         calls = [e.payload for e in eco.events.of("llm_call")]
+        prompt = calls[0].pop("prompt")
         assert calls[0] == {"caller": "probe", "model": "scripted", "messages": 2, "tools": ["probe_note"]}
+        assert [m["role"] for m in prompt] == ["system", "user"] and prompt[1]["content"].startswith("@Probe")
         assert calls[1]["messages"] == 4
         result = eco.events.of("llm_result")[0].payload
         assert (result["ok"], result["input_tokens"], result["output_tokens"]) == (True, 100, 10)
-        assert result["tool_calls"] == ["probe_note"] and result["latency_ms"] >= 0
+        assert [c["name"] for c in result["tool_calls"]] == ["probe_note"] and result["latency_ms"] >= 0
 
 
 async def test_with_the_offline_provider_prose_is_answered_with_how_to_configure(make_ecosystem) -> None:
