@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from datetime import datetime
@@ -91,7 +92,7 @@ class Fiedler(MAD):
             model = models[0] if models else ""
         tools = tools or []
         self.ctx.emit("llm_call", caller=mad, model=model, messages=len(messages),
-                      tools=[t.get("name", "") for t in tools], prompt=messages)
+                      tools=[t.get("name", "") for t in tools], prompt=copy.deepcopy(messages))
         started = time.perf_counter()
         error: str | None = None
         response: LLMResponse | None = None
