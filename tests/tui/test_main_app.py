@@ -21,10 +21,11 @@ from mads.kernel.journal.reader import read_events
 
 CORE_MADS = ["dewey", "fiedler", "horace", "rogers", "turing"]
 MASTER_KEY = "a" * 64
+MakeApp = Callable[[], MadApp]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Callable[[], MadApp]:
+def make_app(tmp_path: Path) -> MakeApp:
     """A workbench whose child keeps its state in tmp_path/home and its journal in tmp_path/sessions."""
 
     def make() -> MadApp:
@@ -77,7 +78,8 @@ def leftover_children(journal: Path) -> list[psutil.Process]:
     return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
-async def test_tab_completes_mad_tool_and_first_required_parameter_and_arrows_walk_the_history(make_app) -> None:
+async def test_tab_completes_mad_tool_and_first_required_parameter_and_arrows_walk_the_history(
+        make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
@@ -113,7 +115,7 @@ async def test_tab_completes_mad_tool_and_first_required_parameter_and_arrows_wa
 
 
 async def test_a_command_typed_in_the_composer_writes_the_file_and_horaces_pane_shows_the_result(
-        make_app, tmp_path: Path) -> None:
+        make_app: MakeApp, tmp_path: Path) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
@@ -129,7 +131,7 @@ async def test_a_command_typed_in_the_composer_writes_the_file_and_horaces_pane_
         assert any(text.startswith("⚙ horace_write_file path=tui.txt") for text in shown)
 
 
-async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(make_app) -> None:
+async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
@@ -143,7 +145,7 @@ async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(mak
 
 
 async def test_a_killed_ecosystem_is_restarted_into_the_same_journal_and_the_workbench_keeps_working(
-        make_app, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        make_app: MakeApp, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     app = make_app()
     seen: list[Message] = []
     async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
@@ -169,7 +171,7 @@ async def test_a_killed_ecosystem_is_restarted_into_the_same_journal_and_the_wor
     assert "Unknown child process" not in caplog.text  # the host watched the child without reaping it
 
 
-async def test_ctrl_q_exits_with_zero_records_session_end_and_leaves_no_child(make_app) -> None:
+async def test_ctrl_q_exits_with_zero_records_session_end_and_leaves_no_child(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
@@ -181,7 +183,7 @@ async def test_ctrl_q_exits_with_zero_records_session_end_and_leaves_no_child(ma
     assert leftover_children(app.journal) == []
 
 
-async def test_at_80x24_paging_and_numbered_zoom_reach_all_five_mads(make_app) -> None:
+async def test_at_80x24_paging_and_numbered_zoom_reach_all_five_mads(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)

@@ -11,7 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +49,7 @@ class Terminal:
     def press(self, key: str) -> None:
         self.tmux("send-keys", "-t", self.name, key)
 
-    def wait_for(self, predicate, what: str, timeout: float = 30.0) -> None:
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> None:
         try:
             wait_until(lambda: predicate(self.screen()), timeout=timeout, what=what)
         except AssertionError as exc:
