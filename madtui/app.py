@@ -14,6 +14,7 @@ from .completion import Completer
 from .host import Host, HostOptions, HostUnavailable, ProgressCallback, ToolCallError
 from .messages import HostChanged, JournalEvents
 from .screens.main import MainScreen
+from .screens.resources import ResourcesScreen
 from .timeline import JournalTail, Timeline
 from .widgets.composer import Composer
 
@@ -120,6 +121,8 @@ class MadApp(App[int]):
                 if pane.is_mounted:
                     pane.update_view()
             self.refresh_status()
+            if isinstance(self.screen, ResourcesScreen):
+                self.screen.refresh_rows()
         finally:
             event.done.set()
 

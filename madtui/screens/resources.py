@@ -1,0 +1,165 @@
+"""The resources screen: every MAD's figures in a sortable table, the selected MAD's CPU over time, and profiles.
+
+Memory is shown for the process only: all MADs share one interpreter and heap, and the
+samples carry no per-MAD memory, so a per-MAD share would be made up.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from ..host import HostUnavailable, ToolCallError
+from ..timeline import MadView, Timeline
+from ..widgets.cpu_graph import CpuGraph
+from ..widgets.profile_panel import ProfilePanel
+from ..widgets.resource_table import ResourceTable
+
+PROFILE_SECONDS = 3
+
+
+class ProfileProgress(Message):
+    """The profile worker heard from py-spy: done of total seconds."""
+
+    def __init__(self, done: float, total: float | None, message: str | None) -> None:
+        super().__init__()
+        self.done = done
+        self.total = total
+        self.message = message
+
+
+class ProfileFinished(Message):
+    """The profile worker got a result (profile) or a one-line error (error)."""
+
+    def __init__(self, mad: str, profile: dict[str, Any] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.mad = mad
+        self.profile = profile
+        self.error = error
+
+
+def process_text(timeline: Timeline) -> str:
+    """The process's figures: CPU, resident memory (shared by every MAD) and threads."""
+    process = timeline.process
+    if not process:
+        return "process · no sample yet"
+    rss = process.get("rss", 0) / (1024 * 1024)
+    mads = sum(1 for name in timeline.mads if name != "kernel")
+    return (f"process · CPU {process.get('cpu_percent', 0.0):.1f}% · RSS {rss:.1f} MB, one heap for all {mads} MADs"
+            f" · {process.get('threads', 0)} threads")
+
+
+class ResourcesScreen(Screen[None]):
+    """What each MAD costs: sorted rows (CPU % first), the selected MAD's CPU graph, and py-spy profiles."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f2", "back", "Back", show=False),
+        Binding("p", "profile", "Profile"),
+    ]
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="resources-title")
+        yield ResourceTable(id="resources-table")
+        yield Static(id="resources-process")
+        with Horizontal(id="resources-lower"):
+            yield CpuGraph(id="resources-graph")
+            yield ProfilePanel(id="resources-profile")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self._show_rows()
+
+    @property
+    def table(self) -> ResourceTable:
+        return self.query_one(ResourceTable)
+
+    @property
+    def graph(self) -> CpuGraph:
+        return self.query_one(CpuGraph)
+
+    @property
+    def profile_panel(self) -> ProfilePanel:
+        return self.query_one(ProfilePanel)
+
+    def views(self) -> list[MadView]:
+        return [view for name, view in self.timeline.mads.items() if name != "kernel"]
+
+    def refresh_rows(self) -> None:
+        """Show the timeline's latest figures; the selected MAD stays selected."""
+        if self.is_mounted:
+            self._show_rows()
+
+    def _show_rows(self) -> None:
+        self.table.show(self.views())
+        self.query_one("#resources-process", Static).update(process_text(self.timeline))
+        session = self.timeline.session_id or "no session yet"
+        self.query_one("#resources-title", Static).update(
+            f"[b]resources[/b] · {session} · {self.timeline.ecosystem_state} · sampled once a second")
+        self.show_selected()
+
+    def show_selected(self) -> None:
+        name = self.table.selected_name
+        self.graph.show(self.timeline.mads.get(name) if name else None)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_selected()
+
+    # profiles --------------------------------------------------------------------
+    def action_profile(self) -> None:
+        mad = self.table.selected_name
+        if mad is None:
+            self.notify("no MAD to profile yet", severity="warning")
+            return
+        if self.profile_panel.running:
+            self.notify("a profile is already being taken", severity="warning")
+            return
+        self.profile_panel.started(mad, PROFILE_SECONDS)
+        self.take_profile(mad)
+
+    @work(exclusive=True, group="profile", exit_on_error=False)
+    async def take_profile(self, mad: str) -> None:
+        """Run mad_profile in the ecosystem; results and progress come back as messages."""
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            self.post_message(ProfileProgress(done, total, message))
+
+        try:
+            profile = await self.app.call("mad_profile", {"seconds": PROFILE_SECONDS}, progress)  # type: ignore[attr-defined]
+        except (ToolCallError, HostUnavailable) as exc:
+            self.post_message(ProfileFinished(mad, None, str(exc) or type(exc).__name__))
+            return
+        self.post_message(ProfileFinished(mad, profile))
+
+    def on_profile_progress(self, event: ProfileProgress) -> None:
+        self.profile_panel.advanced(event.done, event.total, event.message)
+
+    def on_profile_finished(self, event: ProfileFinished) -> None:
+        if event.error is not None or not isinstance(event.profile, dict):
+            error = event.error or f"unexpected answer from mad_profile: {str(event.profile)[:80]}"
+            self.profile_panel.failed(error)
+            self.notify(f"profile failed: {error}", severity="error")
+            return
+        self.profile_panel.finished(event.mad, event.profile)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "profile" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.log.error("the profile worker failed", error=repr(error))
+            self.post_message(ProfileFinished(self.profile_panel.mad or "?", None,
+                                              f"{type(error).__name__}: {error}"))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
