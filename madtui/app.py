@@ -123,8 +123,18 @@ class MadApp(App[int]):
             self.refresh_status()
             if isinstance(self.screen, ResourcesScreen):
                 self.screen.refresh_rows()
+            self._show_notices()
         finally:
             event.done.set()
+
+    def _show_notices(self) -> None:
+        """Say what reloads did; a kernel change restarts the child on the same journal."""
+        for severity, text in self.timeline.notices:
+            self.notify(text, severity=severity, markup=False)  # type: ignore[arg-type]
+        self.timeline.notices.clear()
+        if self.timeline.restart_needed and self.start_host:
+            self.timeline.restart_needed = False
+            self.action_restart_ecosystem()
 
     def refresh_status(self) -> None:
         if self.main.is_mounted:
@@ -182,6 +192,15 @@ class MadApp(App[int]):
             return
         self.paused = not self.paused
         self.notify("ecosystem paused (F5 resumes)" if self.paused else "ecosystem resumed")
+
+    @work(group="control")
+    async def reload_mad(self, name: str) -> None:
+        try:
+            result = await self.call("mad_reload", {"mad": name})
+        except (ToolCallError, HostUnavailable) as exc:
+            self.notify(str(exc), severity="error", markup=False)
+            return
+        self.notify(f"{name} reloaded ({result.get('hash', '')[:8]})")
 
     @work(group="control")
     async def restart_mad(self, name: str) -> None:

@@ -81,6 +81,10 @@ class Timeline:
         self.starts = 0
         self.ended = False
         self.last_error: str | None = None
+        self.notices: list[tuple[str, str]] = []
+        """(severity, text) for the app to show once: reloads, failed reloads."""
+        self.restart_needed = False
+        """A kernel file changed: the ecosystem must restart to use it."""
 
     def mad(self, name: str) -> MadView:
         view = self.mads.get(name)
@@ -185,7 +189,8 @@ class Timeline:
         view = self.mad(p.get("caller") or e["mad"])
         tokens = p.get("input_tokens", 0) + p.get("output_tokens", 0)
         if p.get("ok", True):
-            calls = f" → {', '.join(p['tool_calls'])}" if p.get("tool_calls") else ""
+            names = [c["name"] if isinstance(c, dict) else str(c) for c in p.get("tool_calls") or []]
+            calls = f" → {', '.join(names)}" if names else ""
             view.add(Line(e["seq"], e["wall"], "llm", f"✦ {p.get('model')} {tokens} tokens{calls}",
                           detail=p.get("text")))
         else:
@@ -234,14 +239,25 @@ class Timeline:
 
     def _on_reload(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         view = self.mad(e["mad"])
-        view.version = (p.get("new_hash") or "")[:8] or view.version
-        view.add(Line(e["seq"], e["wall"], "state", f"⟳ reloaded {view.version}"))
+        action = p.get("action", "reloaded")
+        if action == "retired":
+            view.state = "retired"
+        else:
+            view.version = (p.get("new_hash") or "")[:8] or view.version
+        view.add(Line(e["seq"], e["wall"], "state", f"⟳ {action} {view.version or ''}".rstrip()))
+        self.notices.append(("information", f"{view.name} {action} ({view.version})"))
         return {view.name}
 
     def _on_reload_failed(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
-        view = self.mad(e["mad"])
+        if p.get("restart_needed"):
+            self.restart_needed = True
+            self.notices.append(("warning", p.get("error", "a kernel file changed: restarting")))
+            return set()
+        view = self.mad(e["mad"] or "kernel")
         view.last_error = p.get("error")
-        view.add(Line(e["seq"], e["wall"], "error", f"⟳ reload failed: {p.get('error')}", ok=False))
+        view.add(Line(e["seq"], e["wall"], "error", f"⟳ reload failed: {p.get('error')}",
+                      detail=p.get("traceback"), ok=False))
+        self.notices.append(("error", f"reload of {view.name} failed; the old version keeps serving"))
         return {view.name}
 
 

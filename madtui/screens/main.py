@@ -23,6 +23,7 @@ class MainScreen(Screen[None]):
         Binding("right", "page(1)", "Page", show=False),
         Binding("escape", "focus_composer", "Composer", show=False),
         Binding("f3", "toggle_logs", "Logs"),
+        Binding("f4", "reload_mad", "Reload MAD"),
         Binding("f6", "restart_mad", "Restart MAD"),
     ]
 
@@ -71,6 +72,13 @@ class MainScreen(Screen[None]):
         for pane in panes:
             pane.traffic.show_logs = show
         self.notify(f"logs {'shown' if show else 'hidden'}" + (f" for {name}" if name else ""), timeout=2)
+
+    def action_reload_mad(self) -> None:
+        name = self.focused_mad()
+        if name is None:
+            self.notify("focus a MAD's pane first (tab, or a number key)", severity="warning")
+            return
+        self.app.reload_mad(name)  # type: ignore[attr-defined]
 
     async def action_restart_mad(self) -> None:
         name = self.focused_mad()
