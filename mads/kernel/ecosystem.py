@@ -327,6 +327,17 @@ class Ecosystem:
             hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
             raise UsageError(f"no participant named @{unknown[0]}{hint}")
 
+    async def settle(self, *, quiet_rounds: int = 3, timeout: float = 30.0) -> None:
+        """Wait until every MAD is idle with an empty mailbox for a few loop turns in a row."""
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < quiet_rounds:
+            await asyncio.sleep(0)
+            busy = any(len(r.mailbox) or r._held or not r._idle.is_set() for r in self.runners.values())
+            calm = 0 if busy else calm + 1
+            if time.monotonic() > deadline:
+                raise MadError(f"the ecosystem did not settle within {timeout:g} s")
+
     # reload ------------------------------------------------------------------
     def replace_module(self, old: MADModule | None, new: MADModule | None) -> None:
         """Swap a module's record (None: added or deleted) and tell the listeners about the new version."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import REDACTED, looks_secret
+from . import snapshot
 from .capture import capture_output
 from .writer import JournalWriter
 
@@ -90,6 +91,8 @@ class Recording:
         for module in eco.modules:
             self.add_module(module)
         eco.module_listeners.append(self.add_module)
+        if not self.appending:
+            snapshot.store(path, snapshot.take(eco.config.home))
 
     def add_module(self, module: Any) -> None:
         self.writer.add_module(module.sha256, module.name, str(module.path), [c.name for c in module.mads],

@@ -59,3 +59,14 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     conn = connect(path)
     migrations.apply(sqlite_utils.Database(conn))
     return conn
+
+
+@migrations()
+def m002_snapshots(db: sqlite_utils.Database) -> None:
+    db.execute("""
+        CREATE TABLE snapshots (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )""")

@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 from .base import LLMError, LLMRequest, LLMResponse, Provider, ToolCall, cost_of, estimate_tokens
 
-PROVIDERS = ("offline", "scripted", "openai", "anthropic")
+PROVIDERS = ("offline", "scripted", "openai", "anthropic", "replay")
 
 
 def make_provider(name: str, environ: Mapping[str, str]) -> Provider:
@@ -23,6 +23,14 @@ def make_provider(name: str, environ: Mapping[str, str]) -> Provider:
     if name == "anthropic":
         from .anthropic_provider import AnthropicProvider
         return AnthropicProvider(env)
+    if name == "replay":
+        from .replay import ReplayProvider
+        journal = env.get("MAD_REPLAY_JOURNAL")
+        if not journal:
+            raise LLMError("the replay provider needs MAD_REPLAY_JOURNAL=<session.db>")
+        live_name = env.get("MAD_REPLAY_LIVE")
+        live = make_provider(live_name, env) if live_name and live_name != "replay" else None
+        return ReplayProvider(journal, live)
     raise LLMError(f"unknown provider {name!r} (choose one of {', '.join(PROVIDERS)})")
 
 

@@ -1,0 +1,169 @@
+"""Re-running a recording against the current code: same starting state, same inputs, same LLM answers.
+
+The recording's external inputs (human messages, `mad call`s and external MCP calls) are fed
+to a fresh ecosystem in their recorded order, each once the effects of the previous one
+have settled. LLM calls are answered from the recording. The re-run is itself recorded,
+then compared with the original by `madtui.diff`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mads.kernel import Config, Ecosystem, ListSink, MadError, UsageError
+from mads.kernel.journal import reader, record_session, snapshot
+
+from .diff import _ULID, compare
+
+SETTLE_TIMEOUT = 60.0
+ADMIN_REPLAYED = {"mad_restart_mad"}
+
+
+@dataclass
+class Input:
+    """One external input of a recording."""
+
+    seq: int
+    kind: str
+    """send (a human message), call (a tool called from outside), restart (mad_restart_mad)."""
+    content: str | None = None
+    conversation: str | None = None
+    tool: str | None = None
+    arguments: dict[str, Any] = field(default_factory=dict)
+    caller: str = "human"
+
+
+def external_inputs(path: Path) -> list[Input]:
+    """The inputs that came from outside the ecosystem, in recorded order."""
+    inputs: list[Input] = []
+    for event in reader.read_events(path, kind=["human_input", "external_call"]):
+        p = event["payload"]
+        if event["kind"] == "human_input":
+            if "content" in p:
+                inputs.append(Input(event["seq"], "send", content=p["content"], conversation=event["conversation"],
+                                    caller=event["mad"] or "human"))
+            elif "tool" in p:
+                inputs.append(Input(event["seq"], "call", tool=p["tool"], arguments=p.get("arguments") or {}))
+            continue
+        tool = p.get("tool")
+        if not tool or p.get("status") == 401:
+            continue
+        if tool.startswith("mad_"):
+            if tool in ADMIN_REPLAYED and p.get("ok"):
+                inputs.append(Input(event["seq"], "restart", tool=tool, arguments=p.get("arguments") or {}))
+            continue  # mad_send shows up as its own human_input; status, pause and profile change nothing
+        inputs.append(Input(event["seq"], "call", tool=tool, arguments=p.get("arguments") or {},
+                            caller=p.get("client") or "mcp"))
+    return inputs
+
+
+def _ids_in(value: Any) -> list[str]:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return list(dict.fromkeys(_ULID.findall(text)))
+
+
+class IdMap:
+    """Recorded ids (conversations made during the session) mapped to the ids the re-run made instead."""
+
+    def __init__(self) -> None:
+        self.map: dict[str, str] = {}
+
+    def learn(self, recorded: list[str], rerun: list[str]) -> None:
+        fresh_recorded = [i for i in recorded if i not in self.map]
+        fresh_rerun = [i for i in rerun if i not in self.map.values()]
+        for old, new in zip(fresh_recorded, fresh_rerun):
+            self.map[old] = new
+
+    def apply(self, value: Any) -> Any:
+        if not self.map:
+            return value
+        text = json.dumps(value)
+        text = re.sub(_ULID, lambda m: self.map.get(m.group(0), m.group(0)), text)
+        return json.loads(text)
+
+
+def _outcome_ids(events: list[dict[str, Any]]) -> list[str]:
+    """Ids a tool result or message data carried, in order: what later inputs may refer to."""
+    found: list[str] = []
+    for event in events:
+        p = event["payload"] if isinstance(event, dict) else event.payload
+        kind = event["kind"] if isinstance(event, dict) else event.kind
+        if kind == "tool_result" and p.get("ok"):
+            found += _ids_in(p.get("result"))
+        elif kind == "message":
+            found += _ids_in((p.get("message") or {}).get("data"))
+    return list(dict.fromkeys(found))
+
+
+@dataclass
+class RerunResult:
+    """The new recording and how it compares with the original."""
+
+    source: Path
+    journal: Path
+    inputs: int
+    report: dict[str, Any]
+    llm_mismatches: int
+
+
+async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = None, live_llm: bool = False,
+                environ: Mapping[str, str] | None = None) -> RerunResult:
+    """Feed the recording's inputs to the current code and compare the behaviour; UsageError if unusable."""
+    meta = reader.read_meta(source)
+    inputs = external_inputs(source)
+    if not inputs:
+        raise UsageError(f"{source.name} has no external inputs to re-run")
+    config_meta = meta.get("config", {})
+    env = dict(os.environ if environ is None else environ)
+    env["MAD_REPLAY_JOURNAL"] = str(source)
+    original_provider = config_meta.get("provider", "offline")
+    if live_llm and original_provider not in ("replay", "offline"):
+        env["MAD_REPLAY_LIVE"] = original_provider
+    folders = mad_path if mad_path is not None else [Path(p) for p in config_meta.get("mad_path", [])]
+    missing = [str(p) for p in folders if not p.is_dir()]
+    if missing:
+        raise UsageError(f"MAD_PATH folder not found: {missing[0]} (pass --mad-path)")
+    recorded = list(reader.read_events(source, kind=["tool_result", "message"]))
+    with tempfile.TemporaryDirectory(prefix="mad-rerun-") as home_text:
+        home = Path(home_text)
+        snapshot.restore(source, home)
+        config = Config(home=home, mad_path=folders, provider="replay", environ=env, sample_interval=0)
+        eco = Ecosystem(config)
+        seen = ListSink(lambda e: e.kind in ("tool_result", "message"))
+        eco.hub.add_sink(seen)
+        ids = IdMap()
+        with record_session(eco, sessions, argv=["mad", "rerun", str(source)], command="rerun") as recording:
+            assert recording is not None
+            recording.writer.set_meta("rerun_of", meta.get("session_id", source.stem))
+            async with eco:
+                for index, item in enumerate(inputs):
+                    start = len(seen.events)
+                    await _feed(eco, item, ids)
+                    await eco.settle(timeout=SETTLE_TIMEOUT)
+                    until = inputs[index + 1].seq if index + 1 < len(inputs) else None
+                    window = [e for e in recorded if e["seq"] > item.seq and (until is None or e["seq"] < until)]
+                    ids.learn(_outcome_ids(window), _outcome_ids(seen.events[start:]))
+            journal = recording.path
+        provider = eco.services.get("llm")
+        mismatches = len(getattr(getattr(provider, "_provider", None), "mismatches", []))
+    return RerunResult(source, journal, len(inputs), compare(source, journal), mismatches)
+
+
+async def _feed(eco: Ecosystem, item: Input, ids: IdMap) -> None:
+    """Give one input to the ecosystem; what it answers is recorded, errors included."""
+    try:
+        if item.kind == "send":
+            conversation = ids.apply(item.conversation) if item.conversation else None
+            await eco.send(ids.apply(item.content), conversation=conversation, sender=item.caller, timeout=60)
+        elif item.kind == "call" and item.tool:
+            await eco.call_tool(item.tool, ids.apply(item.arguments), caller=item.caller)
+        elif item.kind == "restart":
+            await eco.restart_mad(str(item.arguments.get("mad", "")))
+    except MadError as exc:  # the original may have failed the same way; the comparison decides
+        eco.hub.emit("log", "kernel", level="info", message=f"re-run input #{item.seq} failed: {exc}")
