@@ -51,6 +51,7 @@ class FieldSpec:
     description: str = ""
     required: bool = False
     nullable: bool = False
+    secret: bool = False
     default: Any = MISSING
     const: Any = MISSING
     enum: tuple[Any, ...] = ()
@@ -120,6 +121,7 @@ class _Builder:
             title=outer_title or node.get("title") or humanize(name),
             description=(node.get("description") or "").strip(),
             required=required,
+            secret=node.get("format") == "password" or node.get("writeOnly") is True,
             default=node.get("default", MISSING),
             constraints={k: node[k] for k in CONSTRAINT_KEYS if k in node},
         )

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from madtui.schema_form import ChoiceValue, InvalidArguments, Kind, SchemaError, SchemaModel, check_text, format_path
 from madtui.schema_form.model import raw_from_value
@@ -186,3 +186,12 @@ def test_typed_text_is_checked_without_calling_blank_an_error() -> None:
 def test_the_model_does_not_import_textual() -> None:
     code = "import sys, madtui.schema_form; assert 'textual' not in sys.modules, 'textual imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_password_field_is_marked_secret() -> None:
+    class Args(BaseModel):
+        token: SecretStr
+        name: str = ""
+
+    token, name = SchemaModel(tool_schema(Args)).root.properties
+    assert token.kind is Kind.STRING and token.secret and not name.secret
