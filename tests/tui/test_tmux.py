@@ -6,7 +6,6 @@ status is 0, the journal ends with session_end and no `mad mcp` child is left.
 """
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
@@ -29,14 +28,14 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 @dataclass
 class Terminal:
-    """One tmux session on a private server, running `mad tui` in `folder`."""
+    """One tmux session on a private server (its socket in `folder`), running `mad tui` in `folder`."""
 
-    socket: str
+    socket: Path
     name: str
     folder: Path
 
     def tmux(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=10)
         assert done.returncode == 0, done.stderr
         return done.stdout
 
@@ -65,13 +64,13 @@ def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Termina
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     command = (f"cd {shlex.quote(str(tmp_path))} && env {assignments} {shlex.quote(sys.executable)} -m madtui tui;"
                f" echo EXIT:$? > {shlex.quote(str(tmp_path / 'exit.txt'))}")
-    term = Terminal(socket=f"madtui-test-{os.getpid()}-{width}x{height}", name="mad", folder=tmp_path)
+    term = Terminal(socket=tmp_path / "tmux.sock", name="mad", folder=tmp_path)
     term.tmux("-f", "/dev/null", "new-session", "-d", "-s", term.name, "-x", str(width), "-y", str(height), command,
               ";", "set-option", "-t", term.name, "remain-on-exit", "on")
     try:
         yield term
     finally:
-        subprocess.run(["tmux", "-L", term.socket, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-S", str(term.socket), "kill-server"], capture_output=True, timeout=10)
 
 
 def mad_mcp_children(folder: Path) -> list[psutil.Process]:
