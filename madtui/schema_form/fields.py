@@ -18,6 +18,7 @@ class _Missing:
 
 MISSING: Any = _Missing()
 
+MULTILINE_NAMES = frozenset({"content", "prompt", "body", "text"})
 CONSTRAINT_KEYS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                    "minLength", "maxLength", "pattern", "minItems", "maxItems")
 
@@ -43,7 +44,11 @@ class SchemaError(ValueError):
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One field of a form: what it holds, how it is labelled, and its rules."""
+    """One field of a form: what it holds, how it is labelled, and its rules.
+
+    `multiline` marks text worth a multi-line editor: `format: multiline|textarea`, or an
+    argument named content, prompt, body or text (file contents and prompts span lines).
+    """
 
     kind: Kind
     name: str = ""
@@ -52,6 +57,7 @@ class FieldSpec:
     required: bool = False
     nullable: bool = False
     secret: bool = False
+    multiline: bool = False
     default: Any = MISSING
     const: Any = MISSING
     enum: tuple[Any, ...] = ()
@@ -76,6 +82,8 @@ def build_fields(schema: dict[str, Any]) -> FieldSpec:
     """The root object field of a tool's input schema."""
     defs = {**schema.get("definitions", {}), **schema.get("$defs", {})}
     root = _Builder(defs).build(schema, name="", required=True, stack=())
+    if root.kind is Kind.JSON and not schema.get("properties") and schema.get("type", "object") == "object":
+        root = replace(root, kind=Kind.OBJECT)
     if root.kind is not Kind.OBJECT:
         raise SchemaError("a tool's input schema must describe an object with properties")
     return root
@@ -153,7 +161,10 @@ class _Builder:
                 return base
             item = self.build(node.get("items") or {}, name="", required=True, stack=stack)
             return replace(base, kind=Kind.ARRAY, item=item)
-        if kind in ("string", "integer", "number", "boolean"):
+        if kind == "string":
+            multiline = node.get("format") in ("multiline", "textarea") or name in MULTILINE_NAMES
+            return replace(base, kind=Kind.STRING, multiline=multiline and not base.secret)
+        if kind in ("integer", "number", "boolean"):
             return replace(base, kind=Kind(kind))
         if kind == "null":
             return replace(base, kind=Kind.CONST, const=None)
@@ -162,7 +173,7 @@ class _Builder:
     def _object(self, base: FieldSpec, node: dict[str, Any], stack: tuple[str, ...]) -> FieldSpec:
         """An object with named properties, or free-form JSON when it has none."""
         props = node.get("properties") or {}
-        if not props:
+        if not props and node.get("additionalProperties") is not False:
             return base
         required = set(node.get("required") or [])
         children = tuple(self.build(sub, name=key, required=key in required, stack=stack)

@@ -64,7 +64,7 @@ class ToolFormScreen(Screen[None]):
         Binding("escape,ctrl+c", "cancel", "Cancel call", priority=True),
         Binding("escape", "close", "Back"),
         Binding("ctrl+r", "repeat", "Repeat last"),
-        Binding("ctrl+y", "copy_result", "Copy result"),
+        Binding("ctrl+y", "copy_result", "Copy result", priority=True),
         Binding("ctrl+o", "save_result", "Save result"),
     ]
 
@@ -245,6 +245,7 @@ class ToolFormScreen(Screen[None]):
             self.set_status("✓ done")
             body.update(Text(result) if isinstance(result, str) else JSON.from_data(result, indent=2, default=str))
             self.set_class(True, "-has-result")
+            self.query_one("#result-scroll").focus()
         self.refresh_bindings()
         self.post_message(self.Called(self.tool_name, self._pending, result))
 

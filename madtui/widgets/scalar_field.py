@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Input, Select, Static, Switch
+from textual.widgets import Input, Select, Static, Switch, TextArea
 
 from madtui.schema_form import FieldSpec, Kind, check_text
 
@@ -32,7 +32,11 @@ class SchemaValidator(Validator):
 
 
 class ScalarField(FieldWidget):
-    """A label beside an Input, a Switch, a Select or a fixed value, with the error line under it."""
+    """A label beside an Input, a TextArea, a Switch, a Select or a fixed value, with the error line under it."""
+
+    DEFAULT_CSS = """
+    ScalarField .field-multiline { height: auto; min-height: 3; max-height: 12; }
+    """
 
     def __init__(self, spec: FieldSpec, raw: Any, *, label: str | None = None) -> None:
         super().__init__(spec, raw, label=label)
@@ -55,6 +59,9 @@ class ScalarField(FieldWidget):
             placeholder += " (empty: null)"
         elif not spec.required:
             placeholder += " (optional)"
+        if spec.multiline:
+            return TextArea(raw or "", soft_wrap=True, tab_behavior="focus", compact=True, highlight_cursor_line=False,
+                            placeholder=f"{placeholder}; several lines", classes="field-editor field-multiline")
         return Input(
             raw or "", placeholder=placeholder, type=INPUT_TYPES.get(spec.kind, "text"),  # type: ignore[arg-type]
             validators=[SchemaValidator(spec)], valid_empty=True, compact=True, classes="field-editor",
@@ -74,6 +81,8 @@ class ScalarField(FieldWidget):
         editor = self.editor
         if isinstance(editor, (Input, Switch)):
             return editor.value
+        if isinstance(editor, TextArea):
+            return editor.text
         if isinstance(editor, Select):
             return None if editor.is_blank() else editor.value
         return self.spec.const
@@ -82,6 +91,8 @@ class ScalarField(FieldWidget):
         editor = self.editor
         if isinstance(editor, Input):
             editor.value = raw or ""
+        elif isinstance(editor, TextArea):
+            editor.text = raw or ""
         elif isinstance(editor, Switch):
             editor.value = bool(raw)
         elif isinstance(editor, Select):
@@ -92,7 +103,7 @@ class ScalarField(FieldWidget):
 
     def show_error(self, message: str | None) -> None:
         super().show_error(message)
-        if isinstance(self.editor, (Input, Select)):
+        if isinstance(self.editor, (Input, Select, TextArea)):
             self.editor.set_class(message is not None, "-invalid")
 
     @on(Input.Changed)
@@ -100,6 +111,12 @@ class ScalarField(FieldWidget):
         """A field showing an error re-checks as it is edited, so a fix clears the line."""
         if self.error is not None:
             self.show_error(check_text(self.spec, event.value))
+
+    @on(TextArea.Changed)
+    def _recheck_text(self, event: TextArea.Changed) -> None:
+        """Same for a multi-line editor."""
+        if self.error is not None:
+            self.show_error(check_text(self.spec, event.text_area.text))
 
     @on(Select.Changed)
     @on(Switch.Changed)

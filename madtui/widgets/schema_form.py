@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, Select, Static, Switch
+from textual.widgets import Input, Select, Static, Switch, TextArea
 
 from madtui.schema_form import Path, SchemaModel
 
@@ -85,6 +85,7 @@ class SchemaForm(Vertical):
         return False
 
     @on(Input.Changed)
+    @on(TextArea.Changed)
     @on(Switch.Changed)
     @on(Select.Changed)
     def _edited(self) -> None:

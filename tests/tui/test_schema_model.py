@@ -195,3 +195,16 @@ def test_a_password_field_is_marked_secret() -> None:
 
     token, name = SchemaModel(tool_schema(Args)).root.properties
     assert token.kind is Kind.STRING and token.secret and not name.secret
+
+
+def test_a_tool_without_parameters_has_an_empty_form_and_no_arguments() -> None:
+    for schema in ({"type": "object", "properties": {}}, {"type": "object"},
+                   {"type": "object", "properties": {}, "additionalProperties": False, "required": []}):
+        model = SchemaModel(schema)
+        assert model.root.kind is Kind.OBJECT and model.root.properties == ()
+        assert model.arguments(model.initial()) == {}
+
+
+def test_file_contents_and_prompts_are_multiline_text() -> None:
+    path, content = SchemaModel(WRITE_FILE_SCHEMA).root.properties
+    assert content.multiline and not path.multiline

@@ -15,9 +15,10 @@ ORDER_WITH_ITEMS = {
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_write_file_form(snap_compare: Any, size: tuple[int, int]) -> None:
-    """The write_file form: `horace_write_file` in bold with its description under it, the labels
-    `path *` and `content *` each beside an empty text input (the first one focused), the Call button,
-    and the footer keys ^s Call, esc Back (repeat, copy and save dimmed until a call was made)."""
+    """The write_file form: `horace_write_file` in bold with its description under it, `path *` beside
+    an empty one-line input (focused, placeholder `text`), `content *` beside an empty three-row text
+    area (placeholder `text; several lines`), the Call button, and the footer keys ^s Call, esc Back
+    (repeat, copy and save dimmed until a call was made)."""
     assert snap_compare(ToolApp(open_first="horace_write_file"), terminal_size=size)
 
 

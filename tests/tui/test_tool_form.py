@@ -87,6 +87,15 @@ async def test_a_form_filled_from_the_keyboard_sends_exactly_the_typed_arguments
         assert [(m.tool, m.arguments, m.result) for m in called] == [("shop_place_order", ORDER, {"ok": True})]
 
 
+async def test_file_content_takes_several_lines_and_tab_still_moves_on() -> None:
+    app = ToolApp(open_first="horace_write_file")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"a.txt", "tab", *"one", "enter", *"two", "tab")
+        await call_and_wait(app, pilot)
+        assert app.call.calls == [("horace_write_file", {"path": "a.txt", "content": "one\ntwo"})]
+
+
 async def test_an_array_item_is_removed_with_its_key_and_the_rest_renumbered() -> None:
     app = ToolApp(open_first="shop_place_order", initial={**ORDER, "items": [{"name": "a"}, {"name": "b"}]})
     async with app.run_test(size=(100, 50)) as pilot:
@@ -105,10 +114,12 @@ async def test_repeat_refills_the_last_arguments_and_a_second_submit_sends_the_e
     async with app.run_test(size=(100, 50)) as pilot:
         await pilot.pause()
         await call_and_wait(app, pilot)
-        await pilot.press("end", "9")                              # count now reads 39: not sent
+        assert app.focused is app.screen.query_one("#result-scroll")  # the result, to scroll or copy
+        count = field(app, "count")
+        await count.set_raw("39")                                  # an edit that is never sent
         await pilot.press("ctrl+r")                                # back to the last call's arguments
         await pilot.pause()
-        assert field(app, "count").raw() == "3"
+        assert count.raw() == "3"
         await pilot.press("5")                                     # count selected on refill: replaced
         await call_and_wait(app, pilot)
         assert app.call.calls == [("shop_place_order", ORDER), ("shop_place_order", {**ORDER, "count": 5})]
