@@ -10,6 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import get_current_worker
 
+from .commands import ToolCommands
 from .completion import Completer
 from .host import Host, HostOptions, HostUnavailable, ProgressCallback, ToolCallError
 from .messages import HostChanged, JournalEvents
@@ -25,6 +26,7 @@ class MadApp(App[int]):
     """`mad tui`: one screen of MAD panes over a live ecosystem (an MCP client of a `mad mcp` child)."""
 
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ToolCommands}
     TITLE = "mad"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -44,6 +46,7 @@ class MadApp(App[int]):
         self.completer = Completer()
         self.tools: list[dict[str, Any]] = []
         self.paused = False
+        self.call_history: list[tuple[str, dict[str, Any]]] = []
         self.start_host = start_host
         self._stop_tail = threading.Event()
         self.main = MainScreen(self.completer)
@@ -167,6 +170,11 @@ class MadApp(App[int]):
                 self.open_tool(name)
 
         self.push_screen(ToolPalette(self.tools), chosen)
+
+    def on_tool_form_screen_called(self, event: Any) -> None:
+        """Keep every call made through a form, newest last, to repeat from."""
+        self.call_history.append((event.tool, event.arguments))
+        del self.call_history[:-100]
 
     def open_tool(self, name: str, initial: dict[str, Any] | None = None) -> None:
         from .screens.tool_form import ToolFormScreen

@@ -113,12 +113,15 @@ def _collect_tools(cls: type[MAD]) -> dict[str, ToolSpec]:
         full = f"{cls.name}_{method}"
         model, secrets = build_model(fn, f"{full}_arguments")
         description = _first_paragraph(fn.__doc__)
+        schema = json_schema(model)
+        for name in secrets:  # clients mask it and never echo it
+            schema["properties"][name].update({"format": "password", "writeOnly": True})
         specs[full] = ToolSpec(
             name=full,
             mad=cls.name,
             method=attr,
             description=description,
-            input_schema=json_schema(model),
+            input_schema=schema,
             model=model,
             secret_params=secrets,
             is_async=inspect.iscoroutinefunction(fn),
