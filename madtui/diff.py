@@ -2,7 +2,8 @@
 
 Behaviour is the sequence of each MAD's messages, tool calls with arguments and results,
 LLM prompts and answers, and crashes. Ids, timestamps and durations are replaced by
-placeholders, so two runs of the same code on the same inputs compare equal.
+placeholders, so two runs of the same code on the same inputs compare equal. A re-run's
+LLM calls name the model "replay" (its answers come from the recording): that matches any model.
 
 The report (`--json`) is one object:
     {"same": bool, "diverged": [mad, ...],
@@ -22,6 +23,7 @@ from typing import Any
 from mads.kernel.errors import UsageError
 from mads.kernel.journal import reader
 
+REPLAY = "replay"
 BEHAVIOUR_KINDS = ("message", "tool_call", "tool_result", "llm_call", "llm_result", "crash")
 _ULID = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{26}\b")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}| UTC)?")
@@ -103,11 +105,14 @@ class Behaviour:
     session: str
     steps: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     code: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+    """LLM answers were served from a recording: its calls name the model "replay"."""
 
 
 def behaviour(path: Path) -> Behaviour:
     meta = reader.read_meta(path)
-    result = Behaviour(path, meta.get("session_id", path.stem))
+    result = Behaviour(path, meta.get("session_id", path.stem),
+                       replayed=meta.get("config", {}).get("provider") == REPLAY)
     normalisers: dict[str, Normaliser] = {}
     for event in reader.read_events(path, kind=list(BEHAVIOUR_KINDS)):
         mad = owner(event)
@@ -134,7 +139,7 @@ def compare(path_a: Path, path_b: Path) -> dict[str, Any]:
         for index in range(max(len(steps_a), len(steps_b))):
             left = steps_a[index] if index < len(steps_a) else None
             right = steps_b[index] if index < len(steps_b) else None
-            if left is None or right is None or left[1] != right[1]:
+            if left is None or right is None or not _same(left[1], right[1], a.replayed, b.replayed):
                 divergence = {"index": index, "seq_a": left[0] if left else None, "seq_b": right[0] if right else None,
                               "expected": left[1] if left else "<no more events>",
                               "got": right[1] if right else "<no more events>"}
@@ -147,6 +152,17 @@ def compare(path_a: Path, path_b: Path) -> dict[str, Any]:
     return {"same": not diverged, "diverged": diverged,
             "a": {"session": a.session, "path": str(path_a)}, "b": {"session": b.session, "path": str(path_b)},
             "mads": mads}
+
+
+def _same(left: dict[str, Any], right: dict[str, Any], replayed_a: bool, replayed_b: bool) -> bool:
+    """Equal steps; a re-run's LLM call names the model "replay" for whichever model the recording used."""
+    if left == right:
+        return True
+    if left.get("kind") != "llm_call" or right.get("kind") != "llm_call":
+        return False
+    if (replayed_a and left.get("model") == REPLAY) or (replayed_b and right.get("model") == REPLAY):
+        return {**left, "model": None} == {**right, "model": None}
+    return False
 
 
 def render(report: dict[str, Any]) -> str:

@@ -37,13 +37,22 @@ class Input:
     tool: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
     caller: str = "human"
+    start: int = 0
+    """The seq where its effects begin: an external call is recorded after its own tool_call and result."""
+
+    def __post_init__(self) -> None:
+        self.start = self.start or self.seq
 
 
 def external_inputs(path: Path) -> list[Input]:
     """The inputs that came from outside the ecosystem, in recorded order."""
     inputs: list[Input] = []
-    for event in reader.read_events(path, kind=["human_input", "external_call"]):
+    calls: dict[tuple[str, str], int] = {}  # the latest tool_call by (tool, caller): where an external call began
+    for event in reader.read_events(path, kind=["human_input", "external_call", "tool_call"]):
         p = event["payload"]
+        if event["kind"] == "tool_call":
+            calls[(p.get("tool") or "", p.get("caller") or "")] = event["seq"]
+            continue
         if event["kind"] == "human_input":
             if "content" in p:
                 inputs.append(Input(event["seq"], "send", content=p["content"], conversation=event["conversation"],
@@ -58,8 +67,11 @@ def external_inputs(path: Path) -> list[Input]:
             if tool in ADMIN_REPLAYED and p.get("ok"):
                 inputs.append(Input(event["seq"], "restart", tool=tool, arguments=p.get("arguments") or {}))
             continue  # mad_send shows up as its own human_input; status, pause and profile change nothing
-        inputs.append(Input(event["seq"], "call", tool=tool, arguments=p.get("arguments") or {},
-                            caller=p.get("client") or "mcp"))
+        caller = p.get("client") or "mcp"
+        began = calls.pop((tool, caller), 0)
+        previous = inputs[-1].seq if inputs else 0
+        inputs.append(Input(event["seq"], "call", tool=tool, arguments=p.get("arguments") or {}, caller=caller,
+                            start=began if began > previous else event["seq"]))
     return inputs
 
 
@@ -69,14 +81,21 @@ def _ids_in(value: Any) -> list[str]:
 
 
 class IdMap:
-    """Recorded ids (conversations made during the session) mapped to the ids the re-run made instead."""
+    """Recorded ids (conversations made during the session) mapped to the ids the re-run made instead.
+
+    An id both runs show came with the starting state and stands for itself; the others are
+    paired in the order they first appear in the outcomes of the same input.
+    """
 
     def __init__(self) -> None:
         self.map: dict[str, str] = {}
 
     def learn(self, recorded: list[str], rerun: list[str]) -> None:
+        for same in set(recorded) & set(rerun):  # a fresh id of the re-run never equals a recorded one
+            self.map.setdefault(same, same)
+        known = set(self.map.values())
         fresh_recorded = [i for i in recorded if i not in self.map]
-        fresh_rerun = [i for i in rerun if i not in self.map.values()]
+        fresh_rerun = [i for i in rerun if i not in known]
         for old, new in zip(fresh_recorded, fresh_rerun):
             self.map[old] = new
 
@@ -146,13 +165,18 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
                     start = len(seen.events)
                     await _feed(eco, item, ids)
                     await eco.settle(timeout=SETTLE_TIMEOUT)
-                    until = inputs[index + 1].seq if index + 1 < len(inputs) else None
-                    window = [e for e in recorded if e["seq"] > item.seq and (until is None or e["seq"] < until)]
+                    until = inputs[index + 1].start if index + 1 < len(inputs) else None
+                    window = [e for e in recorded if e["seq"] >= item.start and (until is None or e["seq"] < until)]
                     ids.learn(_outcome_ids(window), _outcome_ids(seen.events[start:]))
+                mismatches = _prompt_mismatches(eco)  # Fiedler lets go of its provider when it stops
             journal = recording.path
-        provider = eco.services.get("llm")
-        mismatches = len(getattr(getattr(provider, "_provider", None), "mismatches", []))
     return RerunResult(source, journal, len(inputs), compare(source, journal), mismatches)
+
+
+def _prompt_mismatches(eco: Ecosystem) -> int:
+    """How many LLM prompts differed from the recorded ones (each was answered from the recording anyway)."""
+    provider = getattr(eco.services.get("llm"), "_provider", None)
+    return len(getattr(provider, "mismatches", []))
 
 
 async def _feed(eco: Ecosystem, item: Input, ids: IdMap) -> None:
