@@ -105,6 +105,9 @@ LOAD_MAD = '''
 import asyncio
 from mads.kernel import MAD
 
+PACE_SECONDS = 0.01  # 100 events every 10 ms: the load rate, not a wait
+
+
 class Load(MAD):
     """Emits about 10,000 events a second."""
 
@@ -117,7 +120,7 @@ class Load(MAD):
             for _ in range(100):
                 n += 1
                 self.ctx.emit("log", level="debug", message=f"load {n}")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(PACE_SECONDS)
 '''
 
 

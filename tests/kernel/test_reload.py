@@ -60,12 +60,18 @@ def write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+POLL_SECONDS = 0.005
+"""How often a condition is checked while waiting on it."""
+STREAM_GAP_SECONDS = 0.001
+"""The pace of the message stream: about 1,000 messages a second."""
+
+
 async def until(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(POLL_SECONDS)
 
 
 @pytest.fixture
@@ -220,7 +226,7 @@ async def test_messages_streamed_during_twenty_reloads_are_each_answered_exactly
                 message = Message.create("main", "human", "@Probe ping")
                 sent.append(message.id)
                 await eco.publish(message)
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(STREAM_GAP_SECONDS)
 
         streaming = asyncio.create_task(stream())
         for version in range(1, 21):
