@@ -28,6 +28,7 @@ class ReplayProvider(Provider):
         self.live = live
         self.answers: dict[str, deque[tuple[list[dict[str, Any]] | None, dict[str, Any]]]] = {}
         self.mismatches: list[dict[str, Any]] = []
+        self.recorded_models: list[str] = []
         self._load()
 
     def _load(self) -> None:
@@ -44,11 +45,15 @@ class ReplayProvider(Provider):
             caller = payload.get("caller", "")
             if kind == "llm_call":
                 pending[caller] = payload.get("prompt")
+                model = payload.get("model")
+                if model and model not in self.recorded_models:
+                    self.recorded_models.append(model)
             else:
                 self.answers.setdefault(caller, deque()).append((pending.pop(caller, None), payload))
 
     def models(self) -> list[str]:
-        return ["replay"]
+        """The models the recording used, so a re-run asks (and records) the same names."""
+        return list(self.recorded_models) or ["replay"]
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         queue = self.answers.get(request.mad)
