@@ -7,6 +7,8 @@ A figure module registers a measurement with `@figure`:
         ...  # one round: measure the thing and its baseline with the same n
         return Sample(value, baseline)
 
+A target may join several conditions with `;`, all of which must hold: `"ratio <= 1.5; value < 2"`.
+
 The harness calls the function once to warm up, then `rounds` times, and reports the median
 value, the median baseline and ratio = value / baseline as
 `{"value": float, "unit": str, "baseline": float, "ratio": float}`.
@@ -42,8 +44,8 @@ Measure = Callable[[int], Union[Sample, Awaitable[Sample]]]
 
 
 @dataclass(frozen=True)
-class Target:
-    """A condition on a result, such as `ratio >= 0.1` or `value < 1`."""
+class Condition:
+    """One condition on a result, such as `ratio >= 0.1` or `value < 1`."""
 
     text: str
     field: str
@@ -51,7 +53,7 @@ class Target:
     bound: float
 
     @classmethod
-    def parse(cls, text: str) -> Target:
+    def parse(cls, text: str) -> Condition:
         match = _TARGET.match(text)
         if match is None:
             raise ValueError(f"a target reads `<value|baseline|ratio> <op> <number>`, not {text!r}")
@@ -59,6 +61,38 @@ class Target:
 
     def met(self, result: dict[str, Any]) -> bool:
         return _OPS[self.op](float(result[self.field]), self.bound)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a result is held to: one condition, or several joined by `;` that must all hold."""
+
+    text: str
+    conditions: tuple[Condition, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        conditions = tuple(Condition.parse(part) for part in text.split(";"))
+        return cls("; ".join(c.text for c in conditions), conditions)
+
+    @property
+    def field(self) -> str:
+        return self.conditions[0].field
+
+    @property
+    def op(self) -> str:
+        return self.conditions[0].op
+
+    @property
+    def bound(self) -> float:
+        return self.conditions[0].bound
+
+    def met(self, result: dict[str, Any]) -> bool:
+        return all(c.met(result) for c in self.conditions)
+
+    def missed(self, result: dict[str, Any]) -> list[str]:
+        """The conditions the result does not meet."""
+        return [c.text for c in self.conditions if not c.met(result)]
 
 
 @dataclass
@@ -181,6 +215,13 @@ def _num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1 else f"{x:.4g}"
 
 
+def _verdict(target: Target, result: dict[str, Any]) -> str:
+    missed = target.missed(result)
+    if not missed:
+        return "pass"
+    return "FAIL" if len(target.conditions) == 1 else f"FAIL: {'; '.join(missed)}"
+
+
 def table(figures: list[Figure], results: dict[str, dict[str, Any]]) -> str:
     """The results as a readable table, then each figure's architecture goal when it has one."""
     head = ("figure", "value", "unit", "baseline", "ratio", "target", "")
@@ -189,7 +230,7 @@ def table(figures: list[Figure], results: dict[str, dict[str, Any]]) -> str:
         r = results.get(fig.name)
         if r is None:
             continue
-        verdict = "" if fig.target is None else ("pass" if fig.target.met(r) else "FAIL")
+        verdict = "" if fig.target is None else _verdict(fig.target, r)
         rows.append((fig.name, _num(r["value"]), r["unit"], _num(r["baseline"]), _num(r["ratio"]),
                      fig.target.text if fig.target else "-", verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -202,10 +243,11 @@ def table(figures: list[Figure], results: dict[str, dict[str, Any]]) -> str:
         r = results.get(fig.name)
         if r is None or fig.goal is None:
             continue
-        share = r[fig.goal.field] / fig.goal.bound if fig.goal.bound else math.inf
-        verdict = "met" if fig.goal.met(r) else "not met"
-        goals.append(f"  {fig.name}: {_num(r[fig.goal.field])} {r['unit']} against the architecture's "
-                     f"{fig.goal.text} ({share:.2f}x of it): {verdict}")
+        for goal in fig.goal.conditions:
+            share = r[goal.field] / goal.bound if goal.bound else math.inf
+            verdict = "met" if goal.met(r) else "not met"
+            goals.append(f"  {fig.name}: {_num(r[goal.field])} {r['unit']} against the architecture's "
+                         f"{goal.text} ({share:.2f}x of it): {verdict}")
     if goals:
         lines += ["", "architecture figures (not checked):", *goals]
     return "\n".join(lines)

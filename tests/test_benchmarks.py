@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from benchmarks import Registry, Sample, Settings, load_figures, run_figures
+from benchmarks import Registry, Sample, Settings, load_figures, measure, run_figures
 from benchmarks.cli import main
 from benchmarks.harness import Target, percentile
 
-NAMES = ["bus_throughput", "bus_delivery_p99", "dtr_route_p50"]
+NAMES = ["bus_throughput", "bus_delivery_p99", "dtr_route_p50", "recording_overhead"]
+"""The in-process figures; gateway_roundtrip spawns servers, so it has its own one-round test."""
 
 
 def _shaped(result: dict) -> None:
@@ -26,6 +27,13 @@ async def test_each_figure_reports_value_unit_baseline_and_their_ratio() -> None
     assert list(results) == NAMES
     for result in results.values():
         _shaped(result)
+
+
+async def test_the_gateway_figure_measures_mad_mcp_and_a_bare_server_over_stdio() -> None:
+    figure = load_figures().figures["gateway_roundtrip"]
+    result = await measure(figure, rounds=1, n=1, warmup=False)
+    _shaped(result)
+    assert result["unit"] == "ms" and figure.target is not None and len(figure.target.conditions) == 2
 
 
 def test_json_mode_prints_one_object_keyed_by_figure_and_nothing_else(capsys: pytest.CaptureFixture[str]) -> None:
@@ -65,6 +73,19 @@ def test_targets_read_a_field_an_operator_and_a_bound() -> None:
     assert target.met({"value": 0.5}) and not target.met({"value": 1.0})
     with pytest.raises(ValueError):
         Target.parse("speed is good")
+
+
+def test_a_target_of_several_conditions_holds_only_when_all_do(capsys: pytest.CaptureFixture[str]) -> None:
+    target = Target.parse("ratio <= 1.5;value < 2")
+    assert target.text == "ratio <= 1.5; value < 2"
+    assert target.met({"value": 1.0, "ratio": 1.2})
+    assert target.missed({"value": 3.0, "ratio": 1.2}) == ["value < 2"]
+    assert not target.met({"value": 1.0, "ratio": 2.0})
+    with pytest.raises(ValueError):
+        Target.parse("ratio <= 1.5; fast")
+    assert main(["--check", "--rounds", "1"], _fake("ratio <= 1; value < 1")) == 1
+    assert "FAIL: value < 1" in capsys.readouterr().out
+    assert main(["--check", "--rounds", "1"], _fake("ratio <= 1; value < 3")) == 0
 
 
 def test_percentile_interpolates_between_ranks() -> None:
