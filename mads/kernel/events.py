@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import threading
@@ -46,6 +47,47 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
     wall: float = field(default_factory=time.time)
     mono: float = field(default_factory=time.monotonic)
+    payload_json: str | None = None
+    """The payload as compact JSON, taken when the event was emitted (None: serialise `payload`)."""
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"), check_circular=False)
+
+
+def _fast_encoder() -> Callable[[Any], Any] | None:
+    """The C encoder `_ENCODER.encode` builds on every call, built once (None where it differs or is absent)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    basestring = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or basestring is None:
+        return None
+    try:
+        encode = make(None, str, basestring, None, ":", ",", False, False, True)
+        probe = {"a": [1, 2.5, None, True, "é\n\"", float("nan")], "b": {"c": object}}
+        if "".join(encode(probe, 0)) != _ENCODER.encode(probe):
+            return None
+    except Exception:
+        return None
+    return lambda value: encode(value, 0)
+
+
+_C_ENCODE = _fast_encoder()
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON of a value, non-ASCII kept, anything else as its str (the journal's encoding)."""
+    if _C_ENCODE is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value))
+
+
+def _may_name_a_secret(text: str) -> bool:
+    """False only when no part of the text could be a name that `looks_secret` flags.
+
+    Every such name holds key, token, secret, pass, credential or auth, ignoring case.
+    """
+    low = text.lower() if text.isascii() else text.casefold().replace("\u0131", "i")  # re folds dotless i too
+    return ("key" in low or "token" in low or "secret" in low or "pass" in low or "credential" in low
+            or "auth" in low)
 
 
 class EventSink(Protocol):
@@ -61,6 +103,8 @@ class Redactor:
         self._values: set[str] = set()
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
+        self._encoded: tuple[str, ...] = ()
+        """The secret values as they appear inside JSON strings."""
 
     def add(self, value: str) -> None:
         """Remember a secret value (at least 4 characters) so it is never written anywhere."""
@@ -71,6 +115,7 @@ class Redactor:
                 self._values.add(value)
                 ordered = sorted(self._values, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
+                self._encoded = tuple(to_json(v)[1:-1] for v in ordered)
 
     def add_environment(self, environ: dict[str, str]) -> None:
         """Remember the values of environment variables whose names look like keys or tokens."""
@@ -96,6 +141,21 @@ class Redactor:
         if isinstance(value, (list, tuple)):
             return [self.value(v) for v in value]
         return value
+
+    def payload(self, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The payload redacted, and its JSON when nothing needed redacting (then the payload is not copied).
+
+        The JSON is scanned instead of the structure: a value holding a known secret holds its
+        JSON-escaped form, and a secret-looking key holds one of the secret words.
+        """
+        try:
+            text = to_json(payload)
+        except (TypeError, ValueError, RecursionError):
+            return self.value(payload), None
+        encoded = self._encoded
+        if _may_name_a_secret(text) or (encoded and any(secret in text for secret in encoded)):
+            return self.value(payload), None
+        return payload, text
 
 
 class EventHub:
@@ -131,7 +191,8 @@ class EventHub:
             mad = current_mad.get()
         if correlation_id is None:
             correlation_id = current_correlation.get()
-        event = Event(kind, mad, conversation, correlation_id, self.redactor.value(payload))
+        clean, text = self.redactor.payload(payload)
+        event = Event(kind, mad, conversation, correlation_id, clean, payload_json=text)
         for sink in self.sinks:
             try:
                 sink.handle(event)

@@ -1,0 +1,103 @@
+"""Events are redacted by scanning their JSON: the fast path records exactly what the deep copy would."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mads.kernel.events import REDACTED, EventHub, ListSink, Redactor, looks_secret, to_json
+from mads.kernel.journal import JournalWriter
+from mads.kernel.journal import reader
+
+SECRET_NAMES = ["api_key", "API-KEY", "key", "my-key", "Token", "client_secret", "password", "PASSWD",
+                "passphrase", "private_key", "credentials", "Authorization", "x-auth", "\u212aey",
+                "pa\u017f\u017fword", "credent\u0131al"]
+"""Names `looks_secret` flags, some spelt with characters that only match ignoring case."""
+KEYS = st.sampled_from([*SECRET_NAMES, "text", "path", "monkey", "keys", "author", "n", "data"])
+TEXTS = st.sampled_from(["hi", "s3cr3t-value", 'quo"te\\back\nline', "é-\u0131-ß", "the token is here"])
+JSONISH = st.recursive(
+    TEXTS | st.none() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS | st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _redactor(secrets: list[str]) -> Redactor:
+    redactor = Redactor()
+    for secret in secrets:
+        redactor.add(secret)
+    return redactor
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.dictionaries(KEYS, JSONISH, min_size=1, max_size=5),
+       secrets=st.lists(st.sampled_from(["s3cr3t", 'quo"te\\back', "line\nbreak", "é-\u0131", "hunter2"]), max_size=2))
+def test_the_scanned_payload_always_equals_the_redacted_deep_copy(payload: dict[str, Any], secrets: list[str]) -> None:
+    redactor = _redactor(secrets)
+    clean, text = redactor.payload(payload)
+    expected = redactor.value(payload)
+    assert to_json(clean) == to_json(expected)
+    if text is not None:
+        assert clean is payload and json.loads(text) == json.loads(to_json(expected))
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_a_value_under_any_secret_looking_name_is_redacted(name: str) -> None:
+    assert looks_secret(name)
+    clean, text = Redactor().payload({"outer": [{name: "visible?"}]})
+    assert clean == {"outer": [{name: REDACTED}]} and text is None
+
+
+def test_a_payload_without_secrets_is_kept_with_its_json_and_not_copied() -> None:
+    payload = {"message": {"content": "hello", "mentions": ["a"]}, "recipients": ["a"]}
+    clean, text = _redactor(["hunter2"]).payload(payload)
+    assert clean is payload and text == '{"message":{"content":"hello","mentions":["a"]},"recipients":["a"]}'
+
+
+def test_a_secret_with_quotes_backslashes_and_newlines_is_redacted_inside_nested_strings() -> None:
+    secret = 'a"b\\c\nd'
+    hub = EventHub(_redactor([secret]))
+    sink = ListSink()
+    hub.add_sink(sink)
+    hub.emit("log", "probe", outer={"inner": [f"before {secret} after"]})
+    (event,) = sink.events
+    assert event.payload == {"outer": {"inner": [f"before {REDACTED} after"]}}
+    assert secret not in to_json(event.payload)
+
+
+def test_values_under_secret_looking_keys_are_redacted_whatever_the_case() -> None:
+    hub = EventHub()
+    sink = ListSink()
+    hub.add_sink(sink)
+    hub.emit("tool_call", "probe", arguments={"OpenAI_API_Key": "sk-1", "\u212aey": "k", "path": "a.txt"})
+    assert sink.events[0].payload["arguments"] == {"OpenAI_API_Key": REDACTED, "\u212aey": REDACTED, "path": "a.txt"}
+
+
+def test_a_payload_changed_after_it_was_emitted_is_journaled_as_it_was(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.db")
+    hub = EventHub()
+    hub.add_sink(writer)
+    items = ["first"]
+    hub.emit("tool_result", "probe", result=items)
+    items.append("later")
+    writer.close()
+    (event,) = reader.read_events(tmp_path / "j.db")
+    assert event["payload"] == {"result": ["first"]}
+
+
+def test_messages_sqlite_cannot_parse_are_still_journaled_with_their_batch(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.db")
+    hub = EventHub()
+    hub.add_sink(writer)
+    hub.emit("message", "human", conversation="c", message={"content": "odd", "sender": "human", "data": math.nan})
+    hub.emit("message", "human", conversation="c", message={"content": "plain words", "sender": "human"})
+    writer.close()
+    assert writer.error is None
+    events = list(reader.read_events(tmp_path / "j.db"))
+    assert [e["payload"]["message"]["content"] for e in events] == ["odd", "plain words"]
+    assert [hit["seq"] for hit in reader.search(tmp_path, "plain")] == [2]
