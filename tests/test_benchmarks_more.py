@@ -1,0 +1,43 @@
+"""Smoke tests of the reload and TUI figures: each runs once, small, and reports value, unit, baseline and ratio."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks import load_figures, measure
+from benchmarks import tui
+
+FIGURES = {
+    "reload_latency": ("ms", "value < 250"),
+    "reload_latency_p95": ("ms", "value < 500"),
+    "tui_first_paint": ("s", "value < 2"),
+    "tui_keypress_latency": ("ms", "value < 100"),
+    "tui_scroll_100k": ("ms", "value < 100"),
+}
+
+
+def test_the_figures_are_registered_with_their_units_and_targets() -> None:
+    figures = load_figures().figures
+    for name, (unit, target) in FIGURES.items():
+        assert figures[name].unit == unit
+        assert figures[name].target is not None and figures[name].target.text == target
+
+
+@pytest.mark.parametrize(("name", "n"), [
+    ("reload_latency", 2), ("reload_latency_p95", 2), ("tui_first_paint", 1), ("tui_keypress_latency", 5),
+    ("tui_scroll_100k", 5),
+])
+async def test_each_figure_reports_value_unit_baseline_and_ratio(name: str, n: int,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tui, "SCROLL_LINES", 1_000)
+    result = await measure(load_figures().figures[name], rounds=1, n=n, warmup=False)
+    assert set(result) == {"value", "unit", "baseline", "ratio"}
+    assert result["unit"] == FIGURES[name][0]
+    assert result["value"] > 0 and result["baseline"] > 0
+    assert math.isclose(result["ratio"], result["value"] / result["baseline"])
+
+
+def test_scroll_positions_go_from_the_top_to_the_end_and_back_in_steps_of_at_least_a_page() -> None:
+    assert tui.scroll_positions(4, page=10, last=100) == [25, 50, 75, 100]
+    assert tui.scroll_positions(6, page=36, last=64) == [36, 64, 28, 0, 36, 64]
