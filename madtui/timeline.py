@@ -5,10 +5,12 @@ updates each MAD's view; `JournalTail` reads new rows from a journal being writt
 """
 from __future__ import annotations
 
+import copy
 import json
 import sqlite3
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,15 @@ def _args(arguments: dict[str, Any]) -> str:
     return " ".join(f"{k}={_short(v, 40)}" for k, v in arguments.items() if v is not None)
 
 
+@dataclass(frozen=True)
+class TimelineSnapshot:
+    """The Timeline's small state (every figure, state and history, but no pane lines), to return to later."""
+
+    session: dict[str, Any]
+    views: dict[str, dict[str, Any]]
+    """Each MAD's view fields but its lines, in the order the MADs appeared."""
+
+
 class Timeline:
     """The state of every pane after the events applied so far."""
 
@@ -91,6 +102,30 @@ class Timeline:
         if view is None:
             view = self.mads[name] = MadView(name)
         return view
+
+    def snapshot(self) -> TimelineSnapshot:
+        """A copy of the small state; pending notices are left out since they are shown once."""
+        session = {k: copy.copy(v) for k, v in vars(self).items() if k not in ("mads", "notices")}
+        views = {name: {f.name: copy.copy(getattr(view, f.name)) for f in fields(MadView) if f.name != "lines"}
+                 for name, view in self.mads.items()}
+        return TimelineSnapshot(session, views)
+
+    def restore(self, snapshot: TimelineSnapshot, reuse: Mapping[str, MadView] | None = None) -> None:
+        """Return to a snapshot's figures, keeping each MAD's view object (or the one in `reuse`).
+
+        Lines are left as they are: replay moves them itself, since each carries its seq.
+        MADs absent from the snapshot are dropped from `mads`.
+        """
+        for key, value in snapshot.session.items():
+            setattr(self, key, copy.copy(value))
+        self.notices = []
+        mads: dict[str, MadView] = {}
+        for name, figures in snapshot.views.items():
+            view = self.mads.get(name) or (reuse or {}).get(name) or MadView(name)
+            for key, value in figures.items():
+                setattr(view, key, copy.copy(value))
+            mads[name] = view
+        self.mads = mads
 
     def apply(self, events: list[dict[str, Any]]) -> set[str]:
         """Apply events in seq order; returns the names of the MADs whose view changed ('*' for all)."""

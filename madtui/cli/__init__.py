@@ -7,6 +7,7 @@ from madtui import __version__
 
 from .ecosystem_commands import call, run, send, tools
 from .mcp_command import mcp
+from .replay_command import replay
 from .rerun_commands import rerun
 from .sessions_commands import sessions
 from .tui_command import tui
@@ -26,6 +27,7 @@ cli.add_command(call)
 cli.add_command(send)
 cli.add_command(run)
 cli.add_command(mcp)
+cli.add_command(replay)
 cli.add_command(rerun)
 cli.add_command(sessions)
 cli.add_command(tui)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.await_remove import AwaitRemove
 from textual.containers import Grid, Vertical
 from textual.events import Resize
 from textual.reactive import reactive
@@ -42,6 +43,22 @@ class PaneDeck(Vertical):
         self.query_one("#grid", Grid).mount(pane)
         self.call_after_refresh(self.relayout)
         return pane
+
+    def remove_mad(self, name: str) -> AwaitRemove | None:
+        """Take a MAD's pane away (replay: the MAD does not exist yet at the cursor); the others are renumbered.
+
+        Await the result before adding a pane for the same MAD again (its id is taken until then).
+        """
+        pane = self.panes.pop(name, None)
+        if pane is None:
+            return None
+        removed = pane.remove()
+        for number, other in enumerate(self.panes.values(), 1):
+            other.number = number
+        if self.zoomed == name:
+            self.zoomed = None
+        self.call_after_refresh(self.relayout)
+        return removed
 
     def columns(self) -> int:
         return max(1, min(len(self.panes) or 1, self.size.width // MIN_PANE_WIDTH))

@@ -1,6 +1,8 @@
 """A MAD's traffic as a virtual list: only the visible lines are rendered, so 100k lines scroll smoothly."""
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -23,6 +25,10 @@ STYLES = {
     "state": Style(color="blue"),
 }
 CURSOR = Style(reverse=True)
+
+
+def _seq(line: Line) -> int:
+    return line.seq
 
 
 class TrafficView(ScrollView, can_focus=True):
@@ -54,16 +60,31 @@ class TrafficView(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.source = lines
         self._visible: list[Line] = []
-        self._filtered_upto = 0
+        self._taken_upto = -1
+        """The seq of the last source line taken in; lines are found by seq, so the source may be cut."""
 
     def refresh_lines(self) -> None:
-        """Take in lines added to the source since the last call."""
-        if self._filtered_upto > len(self.source):  # the source was trimmed
-            self._visible = []
-            self._filtered_upto = 0
-        new = self.source[self._filtered_upto:]
-        self._filtered_upto = len(self.source)
-        self._visible.extend(line for line in new if self.show_logs or line.kind != "log")
+        """Take in lines added to the source since the last call, and let go of lines it no longer holds.
+
+        The source is trimmed at its start past MAX_LINES, and cut back at its end when replay steps back.
+        """
+        source = self.source
+        visible = self._visible
+        if not source:
+            visible.clear()
+            self._taken_upto = -1
+        else:
+            if source[-1].seq < self._taken_upto:
+                self._taken_upto = source[-1].seq
+                del visible[bisect_right(visible, self._taken_upto, key=_seq):]
+            if visible and visible[0].seq < source[0].seq:
+                del visible[:bisect_left(visible, source[0].seq, key=_seq)]
+        new = source[bisect_right(source, self._taken_upto, key=_seq):]
+        if new:
+            self._taken_upto = new[-1].seq
+        visible.extend(line for line in new if self.show_logs or line.kind != "log")
+        if self.cursor >= len(visible):
+            self.cursor = len(visible) - 1
         following = self.cursor < 0 and self.scroll_y >= self.max_scroll_y - 1
         self.virtual_size = Size(0, len(self._visible))  # lines are cropped to the width: no sideways scrolling
         if following:
@@ -73,7 +94,7 @@ class TrafficView(ScrollView, can_focus=True):
 
     def watch_show_logs(self) -> None:
         self._visible = []
-        self._filtered_upto = 0
+        self._taken_upto = -1
         self.refresh_lines()
 
     def render_line(self, y: int) -> Strip:
