@@ -202,6 +202,8 @@ class ReplayApp(App[int]):
         self.notify(f"#{seq:,} {event['kind']}" + (f" in {event['mad']}" if event["mad"] else ""),
                     timeout=3, markup=False)
         await self.move(seq)
+        if event["mad"] in self.main.deck.panes:
+            self.main.deck.show_pane(event["mad"])  # on a narrow screen, turn to the page of the MAD it is about
 
     def action_go_to(self) -> None:
         from .screens.goto import GoToScreen

@@ -329,6 +329,17 @@ async def test_e_jumps_to_each_next_error_with_every_pane_at_the_cursor_and_shif
         assert any("no reload after event 21" in n.message for n in app._notifications)
 
 
+async def test_a_jump_on_a_narrow_screen_turns_to_the_page_of_the_mad_it_lands_on(journal: Path) -> None:
+    app = ReplayApp(journal)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        assert app.main.deck.visible_names() == ["dewey", "horace"]
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.cursor is not None and app.cursor.position == 14
+        assert "rogers" in app.main.deck.visible_names()
+
+
 async def test_go_to_moves_to_a_time_and_an_unreadable_answer_keeps_the_dialog_open(journal: Path) -> None:
     app = ReplayApp(journal)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -504,8 +515,9 @@ def at_crash() -> Callable[[Pilot[Any]], Any]:
 def test_replay_at_the_crash(snap_compare: Any, journal: Path, size: tuple[int, int]) -> None:
     """After `c` (next crash): the orange replay bar `‖ paused 1x · 12:00:06.500 UTC +0:00:06 · event 14/23 · crash
     rogers`; the status line `mad · 20261125T120000.000Z-feed01 · recorded · 14 events · cpu 12% · rss 40 MB`;
-    panes titled `N name ● running <8-hex version>`: dewey with its red `✗1` and the red `✗ dewey_search (0.7 ms)
-    the index is empty`, horace with the write (cyan ←, yellow ⚙, grey ✓, green `→ @human #success`), and at
-    160x48 rogers with its red `✗1` and `✗ crashed in on_observe: KeyError…` but no `restarted` yet; no `newbie`
-    pane. The footer offers Play/Pause, Step and Next error (160x48 also Go to and Resources); no composer."""
+    panes titled `N name ● running <8-hex version>`. At 80x24 the page turned to rogers (tabs `2 horace` and
+    `3 rogers` in reverse): horace with the write (cyan ←, yellow ⚙, grey ✓, green `→ @human #success`) beside
+    rogers with its red `✗1` and red `✗ crashed in on_observe: KeyError…`. At 160x48 dewey too, with its red `✗1`
+    and `✗ dewey_search (0.7 ms) the index is empty`. No `restarted` line yet, no `newbie` pane, no composer;
+    the footer offers Play/Pause, Step and Next error (160x48 also Go to and Resources)."""
     assert snap_compare(ReplayApp(journal), terminal_size=size, run_before=at_crash())
