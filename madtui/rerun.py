@@ -7,6 +7,7 @@ then compared with the original by `madtui.diff`.
 """
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -149,6 +150,7 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
     if missing:
         raise UsageError(f"MAD_PATH folder not found: {missing[0]} (pass --mad-path)")
     recorded = list(reader.read_events(source, kind=["tool_result", "message"]))
+    seqs = [e["seq"] for e in recorded]  # in seq order: each input's window is found by bisection
     with tempfile.TemporaryDirectory(prefix="mad-rerun-") as home_text:
         home = Path(home_text)
         snapshot.restore(source, home)
@@ -166,7 +168,9 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
                     await _feed(eco, item, ids)
                     await eco.settle(timeout=SETTLE_TIMEOUT)
                     until = inputs[index + 1].start if index + 1 < len(inputs) else None
-                    window = [e for e in recorded if e["seq"] >= item.start and (until is None or e["seq"] < until)]
+                    low = bisect.bisect_left(seqs, item.start)
+                    high = bisect.bisect_left(seqs, until) if until is not None else len(seqs)
+                    window = recorded[low:high]
                     ids.learn(_outcome_ids(window), _outcome_ids(seen.events[start:]))
                 mismatches = _prompt_mismatches(eco)  # Fiedler lets go of its provider when it stops
             journal = recording.path
