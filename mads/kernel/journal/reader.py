@@ -200,7 +200,8 @@ def prune(sessions: Path, older_than: float, now: float | None = None, *, dry_ru
         ended = (summary.started or 0) + summary.duration_s
         if ended < cutoff:
             if not dry_run:
-                for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                for extra in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"),
+                              path.with_name(path.stem + ".stderr.log")):  # the TUI child's stderr
                     extra.unlink(missing_ok=True)
             removed.append(path)
     return removed
