@@ -214,14 +214,31 @@ def is_module_file(path: Path) -> bool:
 async def watch(eco: Ecosystem, reloader: Reloader, *, debounce_ms: int = 30, step_ms: int = 10,
                 stop: asyncio.Event | None = None) -> None:
     """Watch the module folders with watchfiles and reload what changed, until cancelled."""
-    import watchfiles
-
     folders = watched_folders(eco)
     if not folders:
         return
+    try:
+        await _watch(eco, reloader, folders, debounce_ms, step_ms, stop, polling=False)
+    except Exception as exc:  # e.g. no inotify instance left: keep reloading, by polling
+        log.warning("watching MAD modules failed (%s); polling them instead", one_line(exc))
+        await _watch(eco, reloader, folders, debounce_ms, step_ms, stop, polling=True)
+
+
+async def _watch(eco: Ecosystem, reloader: Reloader, folders: list[Path], debounce_ms: int, step_ms: int,
+                 stop: asyncio.Event | None, *, polling: bool) -> None:
+    import watchfiles
+
+    rescanned = False
     async for changes in watchfiles.awatch(*folders, debounce=debounce_ms, step=step_ms, stop_event=stop,
+                                           rust_timeout=300, yield_on_timeout=True, force_polling=polling,
+                                           poll_delay_ms=100,
                                            watch_filter=lambda change, p: is_module_file(Path(p))):
-        for path in sorted({Path(p) for _, p in changes}):
+        paths = {Path(p) for _, p in changes}
+        if not rescanned:  # the watch is set up now: catch what changed while it was being set up
+            rescanned = True
+            paths |= {p for folder in folders for p in folder.glob("*.py") if is_module_file(p)}
+            paths |= {m.path for m in eco.modules}
+        for path in sorted(paths):
             try:
                 await reloader.file_changed(path)
             except Exception as exc:  # a reload bug must never take the ecosystem down

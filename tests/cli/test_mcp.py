@@ -31,6 +31,8 @@ import asyncio
 
 from mads.kernel import MAD, tool
 
+STEP_SECONDS = 0.01  # a slow tool's pace, so its progress is seen
+
 
 class Probe(MAD):
     """Test MAD."""
@@ -56,7 +58,7 @@ class Probe(MAD):
         """Report progress."""
         for i in range(steps):
             await self.ctx.progress(i + 1, steps, f"step {i + 1}")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(STEP_SECONDS)
         return "done"
 '''
 

@@ -11,6 +11,8 @@ from mcp import Client, StdioServerParameters
 from mads.kernel.journal.reader import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
+POLL_SECONDS = 0.01
+"""How often a condition is checked while waiting on it."""
 PING = '''
 from mads.kernel import MAD, tool
 
@@ -45,11 +47,19 @@ async def test_a_rewritten_module_answers_v2_while_mad_mcp_runs_and_the_client_i
     save(module, PING.format(version="v1", extra=""))
     env = {"MAD_HOME": str(tmp_path / "home"), "MAD_SESSIONS": str(tmp_path / "sessions"),
            "MAD_MASTER_KEY": "a" * 64, "MAD_PATH": str(mads), "PYTHONPATH": str(ROOT)}
-    async def until(predicate, timeout: float = 15.0) -> None:
+    def journal_story() -> str:
+        """What the child recorded about reloads: the diagnosis if a wait times out."""
+        found = list((tmp_path / "sessions").glob("*.db"))
+        if not found:
+            return "no journal"
+        kinds = ["reload", "reload_failed", "log"]
+        return "; ".join(f"{e['kind']} {e['mad']} {e['payload']}" for e in read_events(found[0], kind=kinds))[-2000:]
+
+    async def until(predicate, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while not await predicate():
-            assert time.monotonic() < deadline, "condition not met in time"
-            await asyncio.sleep(0.01)
+            assert time.monotonic() < deadline, f"condition not met in time: {journal_story()}"
+            await asyncio.sleep(POLL_SECONDS)
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "madtui", "mcp"], env=env, cwd=str(ROOT))
     async with Client(params) as client:
@@ -62,7 +72,10 @@ async def test_a_rewritten_module_answers_v2_while_mad_mcp_runs_and_the_client_i
         await until(answers_v2)
         async with client.listen(tools_list_changed=True) as changes:
             save(module, PING.format(version="v3", extra=PONG))
-            event = await asyncio.wait_for(anext(aiter(changes)), 15)
+            try:
+                event = await asyncio.wait_for(anext(aiter(changes)), 30)
+            except TimeoutError:
+                raise AssertionError(f"no tools/list_changed: {journal_story()}") from None
         assert type(event).__name__ == "ToolsListChanged"
         assert "probe_pong" in {t.name for t in (await client.list_tools()).tools}
         assert (await client.call_tool("probe_pong", {})).content[0].text == "pong"

@@ -62,6 +62,8 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 POLL_SECONDS = 0.005
 """How often a condition is checked while waiting on it."""
+RELOAD_GAP_SECONDS = 0.01
+"""The 20 reloads are spread over the stream, not bunched at its start."""
 STREAM_GAP_SECONDS = 0.001
 """The pace of the message stream: about 1,000 messages a second."""
 
@@ -232,7 +234,7 @@ async def test_messages_streamed_during_twenty_reloads_are_each_answered_exactly
         for version in range(1, 21):
             write(folder, "probe.py", PING.format(version=f"v{version}", extra=""))
             assert (await eco.reloader.file_changed(path))["ok"]
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(RELOAD_GAP_SECONDS)
         await streaming
 
         async def all_answered() -> bool:
