@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 from textual import events
+from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
@@ -94,12 +95,13 @@ async def _until(predicate: Callable[[], bool], what: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def own_threads() -> AsyncIterator[None]:
-    """Give the app a default executor of its own, shut down after it.
+async def isolated() -> AsyncIterator[None]:
+    """Run one app so that nothing of it outlives it: each round then pays for one app's heap, as a user does.
 
-    Textual runs thread workers in the loop's default executor, and a thread keeps the stderr it was started
-    with (`Thread._stderr`: the app's print capture), so a pool shared by the rounds would keep earlier apps,
-    and their 100k lines, alive: later rounds would pay for their garbage collection.
+    Textual runs thread workers in the loop's default executor, whose threads keep the stderr they were
+    started with (`Thread._stderr`, the app's print capture), so the app gets an executor of its own, shut
+    down after it. And `StylesCache.get_inner_outer` is an lru_cache(1024) over a method, keeping the
+    caches (and rendered strips) of up to 1,024 widgets, so it is cleared after the app.
     """
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(thread_name_prefix="bench-app")
@@ -109,6 +111,7 @@ async def own_threads() -> AsyncIterator[None]:
     finally:
         loop.set_default_executor(ThreadPoolExecutor())
         await asyncio.to_thread(executor.shutdown)
+        StylesCache.get_inner_outer.cache_clear()
 
 
 def _children() -> list[psutil.Process]:
@@ -128,7 +131,7 @@ async def first_paint_seconds(make: Callable[[Path], App[Any]], painted: Callabl
         app = make(Path(tmp))
         frames = Frames(app)
         frames.expect(lambda: painted(app))
-        async with own_threads(), app.run_test(size=SIZE):
+        async with isolated(), app.run_test(size=SIZE):
             at = await frames.drawn("the first screen")
             if isinstance(app, MadApp):
                 await app.action_quit()
@@ -178,7 +181,7 @@ async def journal_app(tmp: Path) -> AsyncIterator[tuple[MadApp, JournalWriter, F
                  start_host=False)
     frames = Frames(app)
     try:
-        async with own_threads(), app.run_test(size=SIZE):
+        async with isolated(), app.run_test(size=SIZE):
             deck = app.main.deck
             await _until(lambda: sorted(deck.panes) == MADS and all(p.is_mounted for p in deck.panes.values()),
                          "the panes of the recorded MADs")
@@ -253,7 +256,7 @@ async def keypress_seconds(presses: int, rate: int) -> list[float]:
     return latencies
 
 
-@figure("tui_keypress_latency", unit="ms", target="value < 100", goal="value < 100", n=200, quick_n=100)
+@figure("tui_keypress_latency", unit="ms", target="value < 100", goal="value < 100", n=200, quick_n=60)
 async def tui_keypress_latency(n: int) -> Sample:
     """p95 ms from a key sent to MadApp to the frame showing it in the composer, over n presses, while
     10k log events/s for one MAD go into the journal the app tails (its pane showing logs).
@@ -307,7 +310,7 @@ async def scroll_frame_seconds(lines: int, frames_n: int) -> list[float]:
     return seconds
 
 
-@figure("tui_scroll_100k", unit="ms", target="value < 100", n=500, quick_n=100)
+@figure("tui_scroll_100k", unit="ms", target="value < 100", n=500, quick_n=60)
 async def tui_scroll_100k(n: int) -> Sample:
     """Worst ms from a scroll of a MAD pane holding 100k lines to the frame showing it, over n scrolls of at least
     a page from the top to the end (and back, when n exceeds the pages).
