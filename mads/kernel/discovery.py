@@ -62,7 +62,9 @@ def load_path_module(path: Path) -> MADModule:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        # Compiled from the text just read, never from __pycache__: a save within the same second and of
+        # the same size would otherwise run the previous version's cached bytecode.
+        exec(compile(source, str(path), "exec"), module.__dict__)
     except SyntaxError as exc:
         sys.modules.pop(module_name, None)
         raise DiscoveryError(f"{exc.filename or path}:{exc.lineno}: SyntaxError: {exc.msg}") from exc
