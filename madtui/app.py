@@ -1,6 +1,7 @@
 """The workbench app: hosts the ecosystem child, tails its journal, and draws every MAD side by side."""
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,10 @@ class MadApp(App[int]):
         return self.host.journal
 
     def on_mount(self) -> None:
+        # Full garbage collections over a big, long-lived heap (100k pane lines) stall frames by 100+ ms:
+        # keep what exists now out of them, and let young objects pile up longer before collecting.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         self.push_screen(self.main)
         self.refresh_status()
         if self.start_host:
