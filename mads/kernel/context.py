@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from .errors import MadError, UsageError
+from .errors import MadError
 from .events import current_progress
 from .message import Message
 
 if TYPE_CHECKING:
-    from .bus import Conversation
     from .ecosystem import Ecosystem
     from .llm.base import LLMResponse
 
@@ -132,12 +131,6 @@ class MADContext:
 
     async def converse(self, prompt: str) -> dict[str, Any]:
         return await self._eco.thought_engine(self.name).converse(prompt)
-
-    def get_conversation(self, conversation_id: str) -> Conversation:
-        try:
-            return self._eco.bus.get_conversation(conversation_id)
-        except UsageError:
-            raise
 
 
 def open_state(home: Path, name: str) -> sqlite_utils.Database:

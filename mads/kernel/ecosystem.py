@@ -45,9 +45,7 @@ class Ecosystem:
     def __init__(self, config: Config | None = None, *, mads: list[type[MAD]] | None = None,
                  bus: Bus | None = None, hub: EventHub | None = None) -> None:
         self.config = config or Config.from_env()
-        redactor = Redactor()
-        redactor.add_environment(dict(self.config.environ))
-        self.hub = hub or EventHub(redactor)
+        self.hub = hub or EventHub(Redactor())
         self.hub.redactor.add_environment(dict(self.config.environ))
         self.bus: Bus = bus or InMemoryBus(on_publish=self._on_publish)
         self.tracker = StepTracker()

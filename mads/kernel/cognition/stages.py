@@ -81,6 +81,16 @@ class DTR(Stage):
 
     name = "dtr"
 
+    def __init__(self) -> None:
+        self._schema_cost: tuple[dict[str, ToolSpec], int] | None = None
+
+    def _schema_tokens(self, turn: Turn) -> int:
+        """Tokens the MAD's tool definitions would cost a model; computed once per tool set (a reload makes a new one)."""
+        cached = self._schema_cost
+        if cached is None or cached[0] is not turn.tools:
+            cached = self._schema_cost = (turn.tools, estimate_tokens(json.dumps(tool_definitions(turn.tools, turn.mad))))
+        return cached[1]
+
     def _command(self, turn: Turn) -> Command | None:
         command = turn.message.command
         if command is not None and command.mad == turn.mad:
@@ -102,8 +112,7 @@ class DTR(Stage):
         spec = turn.tools.get(f"{turn.mad}_{command.tool}") or turn.tools.get(command.tool)
         if spec is None or spec.name == f"{turn.mad}_converse":
             return None
-        avoided = estimate_tokens(turn.message.content) + estimate_tokens(
-            json.dumps(tool_definitions(turn.tools, turn.mad))) + 50
+        avoided = estimate_tokens(turn.message.content) + self._schema_tokens(turn) + 50
         if command.error:
             return Outcome(False, f"{spec.name}: {command.error}", self.name, tokens_avoided=avoided)
         try:
