@@ -227,10 +227,7 @@ class Ecosystem:
         runner = self.runners.get(message.sender)
         if runner is not None:
             runner.account.messages_out += 1
-        if self.hub.sinks:
-            self.hub.emit("message", message.sender, conversation=message.conversation,
-                          correlation_id=message.correlation_id, message=message.to_dict(),
-                          recipients=recipients)
+        self.hub.emit_message(message, recipients)
 
     def scrub(self, message: Message) -> None:
         """Keep secret arguments of a command out of everything that records the message."""

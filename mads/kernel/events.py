@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
 KINDS = (
     "session_start", "session_end", "message", "tool_call", "tool_result", "llm_call",
     "llm_result", "log", "state", "crash", "restart", "sample", "profile", "human_input",
@@ -51,33 +53,31 @@ class Event:
     """The payload as compact JSON, taken when the event was emitted (None: serialise `payload`)."""
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"), check_circular=False)
+_ENCODER = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":"), check_circular=False)
+_dumps = orjson.dumps
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 
 
-def _fast_encoder() -> Callable[[Any], Any] | None:
-    """The C encoder `_ENCODER.encode` builds on every call, built once (None where it differs or is absent)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    basestring = getattr(json.encoder, "c_encode_basestring", None)
-    if make is None or basestring is None:
-        return None
-    try:
-        encode = make(None, str, basestring, None, ":", ",", False, False, True)
-        probe = {"a": [1, 2.5, None, True, "é\n\"", float("nan")], "b": {"c": object}}
-        if "".join(encode(probe, 0)) != _ENCODER.encode(probe):
-            return None
-    except Exception:
-        return None
-    return lambda value: encode(value, 0)
-
-
-_C_ENCODE = _fast_encoder()
+def _stdlib_json(value: Any) -> str:
+    return _ENCODER.encode(value)
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON of a value, non-ASCII kept, anything else as its str (the journal's encoding)."""
-    if _C_ENCODE is None:
-        return _ENCODER.encode(value)
-    return "".join(_C_ENCODE(value))
+    """Compact JSON of a value, non-ASCII kept, anything else as its str (the journal's encoding).
+
+    orjson writes it (every event is serialised once, on the emitting thread, so its speed is the
+    journal's); a dict with keys that are not strings takes orjson's slower option, and what
+    orjson refuses (integers beyond 64 bits, lone surrogates, very deep nesting) the standard
+    library writes, escaping every non-ASCII character (so a lone surrogate still makes valid
+    UTF-8 for SQLite).
+    """
+    try:
+        return _dumps(value, default=str).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        try:
+            return _dumps(value, default=str, option=_NON_STR_KEYS).decode()
+        except TypeError:
+            return _stdlib_json(value)
 
 
 def _may_name_a_secret(text: str) -> bool:
@@ -115,7 +115,9 @@ class Redactor:
                 self._values.add(value)
                 ordered = sorted(self._values, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-                self._encoded = tuple(to_json(v)[1:-1] for v in ordered)
+                # as orjson and as the standard library write them, whichever wrote the payload
+                self._encoded = tuple(dict.fromkeys(
+                    form for v in ordered for form in (to_json(v)[1:-1], _stdlib_json(v)[1:-1])))
 
     def add_environment(self, environ: dict[str, str]) -> None:
         """Remember the values of environment variables whose names look like keys or tokens."""
@@ -142,18 +144,19 @@ class Redactor:
             return [self.value(v) for v in value]
         return value
 
-    def payload(self, payload: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def payload(self, payload: dict[str, Any], *, names: bool = True) -> tuple[dict[str, Any], str | None]:
         """The payload redacted, and its JSON when nothing needed redacting (then the payload is not copied).
 
         The JSON is scanned instead of the structure: a value holding a known secret holds its
-        JSON-escaped form, and a secret-looking key holds one of the secret words.
+        JSON-escaped form, and a secret-looking key holds one of the secret words. `names=False`
+        says the caller knows no key of the payload looks secret, so only values are looked for.
         """
         try:
             text = to_json(payload)
         except (TypeError, ValueError, RecursionError):
             return self.value(payload), None
         encoded = self._encoded
-        if _may_name_a_secret(text) or (encoded and any(secret in text for secret in encoded)):
+        if (names and _may_name_a_secret(text)) or (encoded and any(secret in text for secret in encoded)):
             return self.value(payload), None
         return payload, text
 
@@ -192,7 +195,21 @@ class EventHub:
         if correlation_id is None:
             correlation_id = current_correlation.get()
         clean, text = self.redactor.payload(payload)
-        event = Event(kind, mad, conversation, correlation_id, clean, payload_json=text)
+        return self._fan_out(Event(kind, mad, conversation, correlation_id, clean, payload_json=text))
+
+
+    def emit_message(self, message: Any, recipients: list[str]) -> Event | None:
+        """Record a message put on the bus (the hottest event: its payload's keys are known)."""
+        self.counts["message"] = self.counts.get("message", 0) + 1
+        if not self.sinks:
+            return None
+        payload = {"message": message.to_dict(), "recipients": recipients}
+        # a message's own fields are no secret-looking names; only the keys inside its data can be
+        clean, text = self.redactor.payload(payload, names=message.data is not None)
+        return self._fan_out(Event("message", message.sender, message.conversation,
+                                   message.correlation_id or current_correlation.get(), clean, payload_json=text))
+
+    def _fan_out(self, event: Event) -> Event:
         for sink in self.sinks:
             try:
                 sink.handle(event)

@@ -91,13 +91,68 @@ def test_a_payload_changed_after_it_was_emitted_is_journaled_as_it_was(tmp_path:
 
 
 def test_messages_sqlite_cannot_parse_are_still_journaled_with_their_batch(tmp_path: Path) -> None:
+    """NaN next to an integer orjson refuses (the standard library writes NaN, which SQLite's JSON
+    does not read), a lone surrogate and keys that are not strings: each event is kept, and the
+    plain message committed in the same batch is found by search."""
     writer = JournalWriter(tmp_path / "j.db")
     hub = EventHub()
     hub.add_sink(writer)
-    hub.emit("message", "human", conversation="c", message={"content": "odd", "sender": "human", "data": math.nan})
+    hub.emit("message", "human", conversation="c",
+             message={"content": "odd", "sender": "human", "data": [math.nan, 2 ** 70]})
+    hub.emit("message", "human", conversation="c", message={"content": "lone \ud800 surrogate", "sender": "human"})
+    hub.emit("log", "probe", counts={1: "one", 2: "two"})
     hub.emit("message", "human", conversation="c", message={"content": "plain words", "sender": "human"})
     writer.close()
     assert writer.error is None
     events = list(reader.read_events(tmp_path / "j.db"))
-    assert [e["payload"]["message"]["content"] for e in events] == ["odd", "plain words"]
-    assert [hit["seq"] for hit in reader.search(tmp_path, "plain")] == [2]
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    assert events[0]["payload"]["message"]["data"][1] == 2 ** 70
+    assert events[1]["payload"]["message"]["content"] == "lone \ud800 surrogate"
+    assert events[2]["payload"]["counts"] == {"1": "one", "2": "two"}
+    assert [hit["seq"] for hit in reader.search(tmp_path, "plain")] == [4]
+
+
+def test_to_json_is_compact_keeps_non_ascii_and_writes_unknown_objects_as_their_str() -> None:
+    class Thing:
+        def __str__(self) -> str:
+            return "a thing"
+
+    assert to_json({"é": ["ß", 1.5, None, True], "t": Thing(), 3: (1, 2)}) == \
+        '{"é":["ß",1.5,null,true],"t":"a thing","3":[1,2]}'
+
+
+class _Msg:
+    """Enough of a Message for the hub: its fields and its wire form."""
+
+    def __init__(self, content: str, data: Any = None) -> None:
+        self.sender, self.conversation, self.correlation_id = "human", "c1", "k1"
+        self.content, self.data = content, data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": "m1", "conversation": self.conversation, "sender": self.sender, "content": self.content,
+                "correlation_id": self.correlation_id, "data": self.data}
+
+
+@settings(max_examples=200, deadline=None)
+@given(content=TEXTS, data=st.none() | st.dictionaries(KEYS, JSONISH, max_size=4),
+       secrets=st.lists(st.sampled_from(["s3cr3t", 'quo"te\\back', "é-\u0131", "the token"]), max_size=2))
+def test_a_message_event_is_recorded_exactly_as_the_general_path_records_it(content: str, data: Any,
+                                                                            secrets: list[str]) -> None:
+    """emit_message skips the secret-name scan for a message's own fields; what it records must not differ."""
+    redactor = _redactor(secrets)
+    fast, general = ListSink(), ListSink()
+    hub = EventHub(redactor)
+    hub.add_sink(fast)
+    message = _Msg(content, data)
+    hub.emit_message(message, ["a", "b"])
+    hub.remove_sink(fast)
+    hub.add_sink(general)
+    hub.emit("message", "human", conversation="c1", correlation_id="k1", message=message.to_dict(),
+             recipients=["a", "b"])
+    (got,), (want,) = fast.events, general.events
+    assert (got.kind, got.mad, got.conversation, got.correlation_id) == \
+        (want.kind, want.mad, want.conversation, want.correlation_id)
+    assert to_json(got.payload) == to_json(want.payload)
+    for secret in secrets:
+        if len(secret) >= 4:  # shorter values are not taken as secrets (they would redact everyday words)
+            assert secret not in to_json(got.payload)

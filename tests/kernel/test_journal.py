@@ -40,6 +40,42 @@ def test_writer_commits_batches_in_seq_order(tmp_path: Path) -> None:
     assert [e["payload"]["i"] for e in events] == list(range(2500))
 
 
+def test_a_flush_waits_for_every_event_queued_before_it_across_batches(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.db")
+    writer.set_meta("note", {"a": 1})
+    for i in range(3500):
+        writer.handle(Event("message", "human", "c", payload={"message": {"content": f"m{i}", "sender": "human"}}))
+    writer.flush()
+    assert writer.committed_seq == 3500 and writer.error is None
+    assert reader.search(tmp_path, "m3499")[0]["seq"] == 3500
+    writer.close()
+    with sqlite3.connect(tmp_path / "j.db") as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'note'").fetchone() == ('{"a":1}',)
+
+
+def test_a_lone_event_is_committed_within_the_batch_time_without_a_flush(tmp_path: Path) -> None:
+    writer = JournalWriter(tmp_path / "j.db")
+    writer.handle(Event("log", "probe", payload={"line": "alone"}))
+    wait_until(lambda: writer.committed_seq == 1, timeout=5, what="the lone event committed by the timer")
+    assert [e["payload"] for e in reader.read_events(tmp_path / "j.db")] == [{"line": "alone"}]
+    writer.close()
+
+
+def test_a_journal_from_before_the_fts_trigger_is_brought_up_to_date_when_appended_to(tmp_path: Path) -> None:
+    import sqlite_utils
+
+    from mads.kernel.journal.store import connect, migrations
+
+    path = tmp_path / "old.db"
+    conn = connect(path)
+    migrations.apply(sqlite_utils.Database(conn), stop_before="m003_fts_trigger")
+    conn.close()
+    writer = JournalWriter(path)
+    writer.handle(Event("message", "human", "c", payload={"message": {"content": "found later", "sender": "human"}}))
+    writer.close()
+    assert [hit["seq"] for hit in reader.search(tmp_path, "later")] == [1]
+
+
 def test_reopening_a_journal_appends_after_the_last_event(tmp_path: Path) -> None:
     path = tmp_path / "j.db"
     for _ in range(2):

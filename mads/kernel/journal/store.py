@@ -70,3 +70,19 @@ def m002_snapshots(db: sqlite_utils.Database) -> None:
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         )""")
+
+
+@migrations()
+def m003_fts_trigger(db: sqlite_utils.Database) -> None:
+    """Message events reach the full-text index by trigger, so the writer commits a batch in one statement.
+
+    json_valid keeps an event whose payload is not JSON out of the index instead of failing its batch.
+    """
+    db.execute("""
+        CREATE TRIGGER events_fts AFTER INSERT ON events
+        WHEN NEW.kind = 'message' AND json_valid(NEW.payload)
+        BEGIN
+            INSERT INTO messages_fts(rowid, content, sender, conversation) VALUES (
+                NEW.seq, coalesce(json_extract(NEW.payload, '$.message.content'), ''),
+                json_extract(NEW.payload, '$.message.sender'), NEW.conversation);
+        END""")

@@ -3,15 +3,21 @@
 A batch is committed when it holds 1,000 events or its first event is 50 ms old, so a
 `kill -9` loses at most the last batch; WAL keeps the file sound whatever happens.
 
-The emitting thread only appends a row of plain values (the payload already JSON); the
-writer thread hands each batch to SQLite as one JSON array, so SQLite inserts the rows and
-their full-text entries without holding the GIL row by row.
+The emitting thread only appends a tuple of plain values (the payload already JSON). The
+writer thread commits a batch of events as ONE multi-row INSERT in autocommit mode (the
+full-text index follows by trigger), so SQLite does the whole batch in one call without
+the GIL. That matters more than SQLite's own speed: each time the writer thread gives the
+GIL up it may wait a switch interval (5 ms) to get it back from a busy event loop, so a
+batch that took five statements spent most of its time waiting and fell behind.
 """
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import threading
+import time
 from collections import deque
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +25,19 @@ from ..events import Event, to_json
 from .store import open_for_writing
 
 BATCH_EVENTS = 1000
+"""The most events one commit holds."""
 BATCH_SECONDS = 0.05
+"""The longest an event waits for its commit."""
 _STOP = object()
 
-_COLUMNS = "seq, wall, mono, kind, mad, conversation, correlation_id, code, payload"
-_INSERT_EVENTS = (
-    f"INSERT INTO events({_COLUMNS}) SELECT "
-    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(9))
-    + " FROM json_each(?)"
-)
-_INSERT_FTS = (
-    "INSERT INTO messages_fts(rowid, content, sender, conversation) "
-    "SELECT seq, coalesce(json_extract(payload, '$.message.content'), ''), "
-    "json_extract(payload, '$.message.sender'), conversation FROM events "
-    "WHERE seq IN (SELECT json_extract(value, '$[0]') FROM json_each(?1) "
-    "WHERE json_extract(value, '$[3]') = 'message') AND json_valid(payload)"
-)
+_COLUMNS = ("wall", "mono", "kind", "mad", "conversation", "correlation_id", "code", "payload")
+
+
+@lru_cache(maxsize=32)
+def _insert(rows: int) -> str:
+    """INSERT INTO events(...) VALUES (?, ...), ... for this many rows (SQLite numbers them: seq is the rowid)."""
+    one = "(" + ",".join("?" * len(_COLUMNS)) + ")"
+    return f"INSERT INTO events({', '.join(_COLUMNS)}) VALUES " + ",".join([one] * rows)
 
 
 def _json(value: Any) -> str:
@@ -47,13 +50,18 @@ class JournalWriter:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._conn = open_for_writing(self.path)
-        last = self._conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
-        self._seq = itertools.count(last + 1)
-        self._pending: deque[Any] = deque()
+        self._chunk = max(1, min(BATCH_EVENTS, self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                                 // len(_COLUMNS)))
+        """Rows per INSERT statement: as many as SQLite takes parameters for."""
+        self._events: deque[tuple[Any, ...]] = deque()
+        self._control: deque[tuple[Any, ...]] = deque()
+        """meta, module, flush and stop requests, taken before the events queued with them."""
         self._wake = threading.Event()
+        self._written = 0
+        self._flushes: list[tuple[int, threading.Event]] = []
         self.code: dict[str, str] = {}
         """Each MAD's current module hash, stamped on its events."""
-        self.committed_seq = last
+        self.committed_seq = self._conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         self.batches = 0
         self.error: str | None = None
         self._thread = threading.Thread(target=self._run, name="mad-journal", daemon=True)
@@ -64,82 +72,106 @@ class JournalWriter:
         text = event.payload_json
         if text is None:  # serialised now, so later changes to the payload's objects are not recorded
             text = _json(event.payload)
-        pending = self._pending
-        pending.append((next(self._seq), event.wall, event.mono, event.kind, event.mad, event.conversation,
-                        event.correlation_id, self.code.get(event.mad or ""), text))
-        if len(pending) >= BATCH_EVENTS and not self._wake.is_set():
+        events = self._events
+        events.append((event.wall, event.mono, event.kind, event.mad, event.conversation, event.correlation_id,
+                       self.code.get(event.mad), text))
+        if len(events) >= BATCH_EVENTS and not self._wake.is_set():
             self._wake.set()
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._pending.append(("meta", key, _json(value)))
+        self._control.append(("meta", key, _json(value)))
 
     def add_module(self, sha256: str, name: str, path: str, mads: list[str], source: str) -> None:
         """Keep a module's source once; its MADs' events from now on name this hash."""
         for mad in mads:
             self.code[mad] = sha256
-        self._pending.append(("module", sha256, name, path, _json(mads), source))
+        self._control.append(("module", sha256, name, path, _json(mads), source))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything queued so far is committed."""
         done = threading.Event()
-        self._pending.append(("flush", done))
+        self._control.append(("flush", done))
         self._wake.set()
         done.wait(timeout)
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._pending.append(_STOP)
+            self._control.append(_STOP)
             self._wake.set()
             self._thread.join(timeout=10)
         self._conn.close()
 
     # the writer thread -----------------------------------------------------
     def _run(self) -> None:
-        pending = self._pending
+        events = self._events
+        control = self._control
         wake = self._wake
-        while True:
-            wake.wait(BATCH_SECONDS)  # woken early by a full batch, a flush or close
+        stop = False
+        while not stop:
+            # a batch is due when 1,000 events wait, the oldest waited BATCH_SECONDS, or on a request
+            timeout = BATCH_SECONDS
+            if events:  # (an event's mono is its own clock; a made-up one must not stretch the wait)
+                timeout = min(BATCH_SECONDS, BATCH_SECONDS - (time.monotonic() - events[0][1]))
+            if timeout > 0:
+                wake.wait(timeout)
             wake.clear()
-            while pending:
-                batch: list[Any] = []
-                events = 0
-                while pending and events < BATCH_EVENTS:
-                    item = pending.popleft()
-                    if item is _STOP:
-                        self._write(batch)
-                        return
-                    batch.append(item)
-                    if isinstance(item[0], int):
-                        events += 1
-                self._write(batch)
+            while True:
+                requests = [control.popleft() for _ in range(len(control))]
+                # every event queued before a request is among the first len(events) now queued
+                for request in requests:
+                    if request is _STOP:
+                        stop = True
+                    elif request[0] == "flush":
+                        self._flushes.append((self._written + len(events), request[1]))
+                rows = [events.popleft() for _ in range(min(len(events), BATCH_EVENTS))]
+                if rows or requests:
+                    self._write(rows, [r for r in requests if r is not _STOP and r[0] != "flush"])
+                    self._written += len(rows)
+                if self._flushes:
+                    self._release_flushes()
+                # few big batches: each time this thread takes the GIL back it may stall the event loop
+                if not (control or self._flushes or (stop and events) or len(events) >= BATCH_EVENTS):
+                    break
+        for _, done in self._flushes:
+            done.set()
 
-    def _write(self, batch: list[Any]) -> None:
-        rows = [item for item in batch if isinstance(item[0], int)]
-        other = [item for item in batch if not isinstance(item[0], int)]
+    def _release_flushes(self) -> None:
+        """Wake each flush whose events are all written."""
+        waiting = []
+        for target, done in self._flushes:
+            if target <= self._written:
+                done.set()
+            else:
+                waiting.append((target, done))
+        self._flushes = waiting
+
+    def _write(self, rows: list[tuple[Any, ...]], requests: list[tuple[Any, ...]]) -> None:
         conn = self._conn
         try:
-            conn.execute("BEGIN")
-            for item in other:
-                if item[0] == "meta":
-                    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (item[1], item[2]))
-                elif item[0] == "module":
-                    _, sha, name, path, mads, source = item
-                    conn.execute(
-                        "INSERT OR IGNORE INTO modules(sha256, name, path, mads, source, first_seq) "
-                        "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM events))",
-                        (sha, name, path, mads, source))
-            if rows:
-                text = _json(rows)
-                conn.execute(_INSERT_EVENTS, (text,))
-                conn.execute(_INSERT_FTS, (text,))
-            conn.execute("COMMIT")
+            if not requests and len(rows) <= self._chunk:
+                if rows:  # the common case: one statement, its own transaction
+                    self.committed_seq = conn.execute(
+                        _insert(len(rows)), list(itertools.chain.from_iterable(rows))).lastrowid or 0
+            else:
+                conn.execute("BEGIN")
+                for item in requests:
+                    if item[0] == "meta":
+                        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (item[1], item[2]))
+                    elif item[0] == "module":
+                        _, sha, name, path, mads, source = item
+                        conn.execute(
+                            "INSERT OR IGNORE INTO modules(sha256, name, path, mads, source, first_seq) "
+                            "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM events))",
+                            (sha, name, path, mads, source))
+                last = None
+                for start in range(0, len(rows), self._chunk):
+                    chunk = rows[start:start + self._chunk]
+                    last = conn.execute(_insert(len(chunk)), list(itertools.chain.from_iterable(chunk))).lastrowid
+                conn.execute("COMMIT")
+                if last:
+                    self.committed_seq = last
             self.batches += 1
-            if rows:
-                self.committed_seq = max(self.committed_seq, max(row[0] for row in rows))
         except Exception as exc:  # the journal must never take the ecosystem down
             self.error = f"{type(exc).__name__}: {exc}"
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-        for item in other:
-            if item[0] == "flush":
-                item[1].set()
