@@ -61,19 +61,27 @@ def test_a_lone_event_is_committed_within_the_batch_time_without_a_flush(tmp_pat
     writer.close()
 
 
-def test_a_journal_from_before_the_fts_trigger_is_brought_up_to_date_when_appended_to(tmp_path: Path) -> None:
+def test_a_journal_from_before_the_external_fts_index_keeps_its_messages_searchable_when_appended_to(
+        tmp_path: Path) -> None:
     import sqlite_utils
 
     from mads.kernel.journal.store import connect, migrations
 
     path = tmp_path / "old.db"
     conn = connect(path)
-    migrations.apply(sqlite_utils.Database(conn), stop_before="m003_fts_trigger")
+    migrations.apply(sqlite_utils.Database(conn), stop_before="m003_fts_external")
+    payload = json.dumps({"message": {"content": "written earlier", "sender": "human"}})
+    conn.execute("INSERT INTO events(seq, wall, mono, kind, mad, conversation, payload) "
+                 "VALUES (1, 0, 0, 'message', 'human', 'c', ?)", (payload,))
+    conn.execute("INSERT INTO messages_fts(rowid, content, sender, conversation) "
+                 "VALUES (1, 'written earlier', 'human', 'c')")  # as the writer used to index it
     conn.close()
     writer = JournalWriter(path)
     writer.handle(Event("message", "human", "c", payload={"message": {"content": "found later", "sender": "human"}}))
     writer.close()
-    assert [hit["seq"] for hit in reader.search(tmp_path, "later")] == [1]
+    assert [hit["seq"] for hit in reader.search(tmp_path, "later")] == [2]
+    (hit,) = reader.search(tmp_path, "earlier")
+    assert hit["seq"] == 1 and "[earlier]" in hit["snippet"] and hit["sender"] == "human"
 
 
 def test_reopening_a_journal_appends_after_the_last_event(tmp_path: Path) -> None:

@@ -73,16 +73,27 @@ def m002_snapshots(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m003_fts_trigger(db: sqlite_utils.Database) -> None:
-    """Message events reach the full-text index by trigger, so the writer commits a batch in one statement.
+def m003_fts_external(db: sqlite_utils.Database) -> None:
+    """The full-text index reads message text from the events and is kept by trigger.
 
-    json_valid keeps an event whose payload is not JSON out of the index instead of failing its batch.
+    The index no longer keeps its own copy of every message (journals are smaller and the writer
+    does less per message), and the writer commits a batch in one statement. json_valid keeps an
+    event whose payload is not JSON out of the index instead of failing its batch.
     """
+    db.execute("DROP TABLE messages_fts")
+    db.execute("""
+        CREATE VIEW message_texts AS
+        SELECT seq, coalesce(json_extract(payload, '$.message.content'), '') AS content,
+               json_extract(payload, '$.message.sender') AS sender, conversation
+        FROM events WHERE kind = 'message' AND json_valid(payload)""")
+    db.execute("""
+        CREATE VIRTUAL TABLE messages_fts USING fts5(
+            content, sender UNINDEXED, conversation UNINDEXED, content='message_texts', content_rowid='seq')""")
+    db.execute("INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')")
     db.execute("""
         CREATE TRIGGER events_fts AFTER INSERT ON events
         WHEN NEW.kind = 'message' AND json_valid(NEW.payload)
         BEGIN
-            INSERT INTO messages_fts(rowid, content, sender, conversation) VALUES (
-                NEW.seq, coalesce(json_extract(NEW.payload, '$.message.content'), ''),
-                json_extract(NEW.payload, '$.message.sender'), NEW.conversation);
+            INSERT INTO messages_fts(rowid, content)
+            VALUES (NEW.seq, coalesce(json_extract(NEW.payload, '$.message.content'), ''));
         END""")
