@@ -10,7 +10,9 @@ from ..timeline import Timeline
 class StatusBar(Static):
     """One line of session facts; turns red with the last error while the ecosystem is down."""
 
-    DEFAULT_CSS = "StatusBar { height: 1; }"
+    DEFAULT_CSS = "StatusBar { height: 1; width: 1fr; }"
+
+    _shown: str | None = None
 
     def show(self, timeline: Timeline, host_state: str, host_error: str | None, restarts: int) -> None:
         process = timeline.process
@@ -29,4 +31,6 @@ class StatusBar(Static):
         elif host_state == "starting":
             text += " · starting the ecosystem…"
         self.set_class(down, "-down")
-        self.update(text)
+        if text != self._shown:  # a line of fixed size: a new text needs a repaint, never a layout
+            self._shown = text
+            self.update(text, layout=False)

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,30 @@ def test_kill_9_under_load_leaves_a_sound_journal_with_every_committed_event(tmp
     seqs = [r[0] for r in conn.execute("SELECT seq FROM events ORDER BY seq")]
     assert len(seqs) >= 3000
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_a_finished_journal_is_one_file_and_reading_it_leaves_nothing_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    writer = JournalWriter(path)
+    writer.handle(Event("message", "human", "c", payload={"message": {"content": "hello there", "sender": "human"}}))
+    writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+    assert [e["seq"] for e in reader.read_events(path)] == [1]
+    assert reader.summarize(path).events == 1
+    assert [hit["seq"] for hit in reader.search(tmp_path, "hello")] == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+
+
+def test_a_journal_open_elsewhere_when_it_is_closed_stays_sound_in_wal(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    writer = JournalWriter(path)
+    writer.handle(Event("log", "probe", payload={"n": 1}))
+    writer.flush()
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as other:
+        other.execute("BEGIN")
+        assert other.execute("SELECT count(*) FROM events").fetchone() == (1,)  # holds a read snapshot
+        writer.close()
+        other.execute("COMMIT")
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)

@@ -117,7 +117,8 @@ def test_main_screen_of_a_recorded_session(snap_compare: Any, recorded_app: tupl
     """The status line `mad · 20261125T120000.000Z-abcdef · recorded · 21 events · cpu 3% · rss 48 MB`; the tab
     strip `1 dewey … 5 turing` with the visible panes in reverse and the `← → · alt+N zoom` hint; each pane
     titled with its name on its border, `N name ● running <8-hex version>` over `cpu x% · msg/s · box · tok`
-    and a CPU sparkline rising from a flat start, its line count on the bottom border. At 80x24: dewey
+    and a CPU trace of one bar per sample at its right end, drawn against at least 10% of a core (dewey's 1.2%
+    and fiedler's 0.2% stay low, horace's 6% peak is a middle bar `▅▃`), its line count on the bottom border. At 80x24: dewey
     (cyan `← human: @Dewey search…`, yellow `⚙ dewey_search query=notes`, grey `✓ dewey_search (3.2 ms)`, box 2)
     beside fiedler (`✦ offline 420 tokens`). At 160x48 also horace (⚙/✓ horace_write_file, green
     `→ @human #success`) and rogers (red `✗1` in its title, red `✗ crashed in on_observe: KeyError…`, then

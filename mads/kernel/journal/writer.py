@@ -95,10 +95,21 @@ class JournalWriter:
         done.wait(timeout)
 
     def close(self) -> None:
+        """Commit what is queued and leave the journal as one self-contained file.
+
+        A finished journal goes back from WAL to a rollback journal, so reading it later
+        (read-only) leaves no -wal or -shm beside it; while someone still has it open it stays
+        in WAL, which is just as sound.
+        """
         if self._thread.is_alive():
             self._control.append(_STOP)
             self._wake.set()
             self._thread.join(timeout=10)
+        try:
+            self._conn.execute("PRAGMA busy_timeout=0")
+            self._conn.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error:
+            pass
         self._conn.close()
 
     # the writer thread -----------------------------------------------------
