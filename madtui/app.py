@@ -1,6 +1,7 @@
 """The workbench app: hosts the ecosystem child, tails its journal, and draws every MAD side by side."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from .commands import ToolCommands
 from .completion import Completer
@@ -50,6 +51,7 @@ class MadApp(App[int]):
         self.call_history: list[tuple[str, dict[str, Any]]] = []
         self.start_host = start_host
         self._stop_tail = threading.Event()
+        self._tail: Worker[None] | None = None
         self.main = MainScreen(self.completer)
 
     @property
@@ -66,7 +68,7 @@ class MadApp(App[int]):
         if self.start_host:
             self.host.start()
             self.wait_for_host()
-        self.tail_journal()
+        self._tail = self.tail_journal()
 
     # the host ----------------------------------------------------------------
     def _host_changed(self, state: str, error: str | None) -> None:
@@ -231,5 +233,8 @@ class MadApp(App[int]):
 
     async def action_quit(self) -> None:
         self._stop_tail.set()
+        if self._tail is not None:  # its connection closed before the child finishes the journal as one file
+            with contextlib.suppress(Exception):
+                await self._tail.wait()
         await self.host.stop()
         self.exit(0)

@@ -85,6 +85,9 @@ class Host:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 20)
             self._task = None
+        with contextlib.suppress(OSError):  # nothing was written there: no empty file beside the journal
+            if self.stderr_path.stat().st_size == 0:
+                self.stderr_path.unlink()
         self._set("stopped")
 
     async def restart(self) -> None:

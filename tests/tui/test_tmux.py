@@ -101,4 +101,6 @@ def test_a_new_user_writes_a_file_from_the_composer_and_quits_cleanly(terminal: 
     assert exit_file.read_text().strip() == "EXIT:0"
     (journal,) = (terminal.folder / "sessions").glob("*.db")
     assert list(read_events(journal))[-1]["kind"] == "session_end"
+    # a clean session is one file: no empty stderr log, no -wal/-shm (reading it above added none)
+    assert [p.name for p in (terminal.folder / "sessions").iterdir()] == [journal.name]
     assert mad_mcp_children(terminal.folder) == []
