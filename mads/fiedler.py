@@ -104,7 +104,7 @@ class Fiedler(MAD):
             except LLMError as exc:
                 error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             except Exception as exc:  # a provider's bug must not crash the calling MAD
-                error = f"{self.ctx.config.provider} provider failed: {type(exc).__name__}: {exc}".splitlines()[0]
+                error = f"{self._provider.reported_name} provider failed: {type(exc).__name__}: {exc}".splitlines()[0]
                 self.ctx.log.warning("fiedler: %s", error)
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if response is None:
@@ -132,7 +132,8 @@ class Fiedler(MAD):
     async def list_models(self) -> dict[str, Any]:
         """The provider, the models prompts go to, and the default model."""
         models = self.models()
-        result: dict[str, Any] = {"provider": self.ctx.config.provider, "models": models,
+        provider = self._provider.reported_name if self._provider is not None else self.ctx.config.provider
+        result: dict[str, Any] = {"provider": provider, "models": models,
                                   "default": models[0] if models else None}
         if self._error:
             result["error"] = self._error

@@ -145,6 +145,7 @@ async def drive(env: dict[str, str]) -> None:
         await send("@Dewey search query=hello")
         await send("@Dewey search query=milk")
         await call("rogers_get_messages", conversation_id=conversation)
+        await call("fiedler_list_models")  # a re-run must report the recorded provider, not its replay
 
 
 def record(root: Path) -> Path:

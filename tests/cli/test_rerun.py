@@ -70,7 +70,8 @@ def test_the_recording_holds_every_kind_of_input_and_crosses_several_mads(record
         ("send", "@Horace write_file path=a.txt content=hello"), ("send", "@Notes please remember milk"),
         ("call", "notes_remember"), ("send", "@Notes what do you remember?"), ("call", "notes_recall"),
         ("call", "rogers_create_conversation"), ("send", "@Notes recall"), ("call", "horace_read_file"),
-        ("send", "@Dewey search query=hello"), ("send", "@Dewey search query=milk"), ("call", "rogers_get_messages")]
+        ("send", "@Dewey search query=hello"), ("send", "@Dewey search query=milk"), ("call", "rogers_get_messages"),
+        ("call", "fiedler_list_models")]
     calls = {e["seq"]: e["payload"]["tool"] for e in reader.read_events(recording, kind=["tool_call"])}
     for item in inputs:
         if item.kind == "call":  # the gateway records an external call after it ran: its effects start earlier
@@ -87,7 +88,7 @@ def test_an_unchanged_session_reruns_the_same_ten_times_out_of_ten(recording: Pa
         assert report["same"] is True and report["diverged"] == []
         assert SESSION_MADS <= set(report["mads"])
         assert all(r["same"] and r["events"][0] == r["events"][1] > 0 for r in report["mads"].values())
-        assert report["rerun"]["inputs"] == 11 and report["rerun"]["llm_prompt_mismatches"] == 0
+        assert report["rerun"]["inputs"] == 12 and report["rerun"]["llm_prompt_mismatches"] == 0
 
 
 def test_the_json_report_has_its_documented_shape_and_the_rerun_is_recorded(recording: Path, mad: Mad,
@@ -126,7 +127,7 @@ def test_a_changed_tool_result_fails_the_rerun_naming_only_that_mad_and_its_firs
     assert report["rerun"]["llm_prompt_mismatches"] == 1  # the Imperator saw the new result; served the old answer
 
     text = mad("rerun", str(recording), "--mad-path", str(folder))
-    assert text.code == 1 and "re-ran 11 inputs" in text.stderr
+    assert text.code == 1 and "re-ran 12 inputs" in text.stderr
     lines = text.stdout.splitlines()
     assert any(line.split()[:4] == ["notes", "DIFFERS", "at", "its"] for line in lines)
     assert lines[-1] == "behaviour differs: notes"

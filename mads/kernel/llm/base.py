@@ -83,6 +83,11 @@ class Provider(ABC):
 
     name: str = ""
 
+    @property
+    def reported_name(self) -> str:
+        """The provider name tools report (a replay reports the provider it stands in for)."""
+        return self.name
+
     @abstractmethod
     def models(self) -> list[str]: ...
 

@@ -29,16 +29,29 @@ class ReplayProvider(Provider):
         self.answers: dict[str, deque[tuple[list[dict[str, Any]] | None, dict[str, Any]]]] = {}
         self.mismatches: list[dict[str, Any]] = []
         self.recorded_models: list[str] = []
+        self.recorded_provider = "replay"
+        """The provider the recorded session used, as its config was recorded."""
         self._load()
+
+    @property
+    def reported_name(self) -> str:
+        return self.recorded_provider
 
     def _load(self) -> None:
         try:
             conn = sqlite3.connect(f"file:{self.journal}?mode=ro", uri=True)
             rows = conn.execute("SELECT kind, payload FROM events WHERE kind IN ('llm_call', 'llm_result') "
                                 "ORDER BY seq").fetchall()
+            config = conn.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()
             conn.close()
         except sqlite3.Error as exc:
             raise LLMError(f"cannot read recorded LLM answers from {self.journal}: {exc}") from None
+        try:
+            recorded = json.loads(config[0]).get("provider") if config else None
+        except (ValueError, AttributeError):
+            recorded = None
+        if isinstance(recorded, str) and recorded:
+            self.recorded_provider = recorded
         pending: dict[str, list[dict[str, Any]] | None] = {}
         for kind, payload_text in rows:
             payload = json.loads(payload_text)
