@@ -16,7 +16,7 @@ import orjson
 KINDS = (
     "session_start", "session_end", "message", "tool_call", "tool_result", "llm_call",
     "llm_result", "log", "state", "crash", "restart", "sample", "profile", "human_input",
-    "external_call", "reload", "reload_failed", "stage", "blocked",
+    "external_call", "reload", "reload_failed", "stage", "blocked", "memory",
 )
 
 REDACTED = "[redacted]"

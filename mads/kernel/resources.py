@@ -1,7 +1,9 @@
-"""Resource use per MAD: once-a-second samples from the in-process accounts, and py-spy profiles.
+"""Resource use per MAD: once-a-second samples from the in-process accounts, py-spy profiles, memory.
 
 Accounting (CPU and wall time in handlers, traffic, tokens, cost, errors) is exact and
-always on; py-spy sampling attributes each stack to the MAD whose module is on it.
+always on; py-spy sampling attributes each stack to the MAD whose module is on it; memory
+is attributed on demand by tracemalloc, each live allocation to the MAD whose module
+made it.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -114,6 +117,20 @@ def allow_tracer() -> Callable[[], None]:
     return lambda: libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(0), 0, 0, 0)
 
 
+def mad_module_files(eco: Ecosystem) -> dict[str, str]:
+    """Each MAD module's real file path, and the MAD it defines."""
+    module_files: dict[str, str] = {}
+    for module in eco.modules:
+        for cls in module.mads:
+            module_files[os.path.realpath(module.path)] = cls.name
+    for runner in eco.runners.values():
+        source = sys.modules.get(runner.cls.__module__)
+        path = getattr(source, "__file__", None)
+        if path:
+            module_files.setdefault(os.path.realpath(path), runner.name)
+    return module_files
+
+
 def attribute(collapsed: str, module_files: dict[str, str], top: int = 10) -> dict[str, Any]:
     """Attribute py-spy's collapsed stacks to MADs: the innermost frame in a MAD module wins, else kernel."""
     samples: Counter[str] = Counter()
@@ -161,15 +178,7 @@ async def profile(eco: Ecosystem, seconds: float,
     binary = py_spy_path()
     if binary is None:
         raise MadError("py-spy is not installed (pip install py-spy); in-process accounting goes on")
-    module_files: dict[str, str] = {}
-    for module in eco.modules:
-        for cls in module.mads:
-            module_files[os.path.realpath(module.path)] = cls.name
-    for runner in eco.runners.values():
-        source = sys.modules.get(runner.cls.__module__)
-        path = getattr(source, "__file__", None)
-        if path:
-            module_files.setdefault(os.path.realpath(path), runner.name)
+    module_files = mad_module_files(eco)
     with tempfile.TemporaryDirectory(prefix="mad-profile-") as folder:
         output = Path(folder) / "stacks.txt"
         restore = allow_tracer()
@@ -199,4 +208,79 @@ async def profile(eco: Ecosystem, seconds: float,
         result = attribute(output.read_text(encoding="utf-8", errors="replace"), module_files)
     result["seconds"] = seconds
     eco.hub.emit("profile", None, **result)
+    return result
+
+
+MEMORY_FRAMES = 32
+"""Frames kept per allocation: deep enough to reach the MAD's own code from inside the library it called."""
+
+
+def attribute_memory(snapshot: tracemalloc.Snapshot, module_files: dict[str, str],
+                     top: int = 10) -> dict[str, Any]:
+    """Live allocations per MAD: the innermost frame in a MAD module owns a block, else kernel."""
+    owners: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    sites: dict[str, Counter[str]] = defaultdict(Counter)
+    blocks_at: dict[str, Counter[str]] = defaultdict(Counter)
+    owner_of: dict[str, str | None] = {}
+    for trace in snapshot.traces:
+        frames = trace.traceback  # oldest first
+        owner, where = "kernel", None
+        for frame in reversed(frames):
+            mad = owner_of.get(frame.filename, "")
+            if mad == "":
+                mad = owner_of[frame.filename] = (module_files.get(frame.filename)
+                                                  or module_files.get(os.path.realpath(frame.filename)))
+            if mad is not None:
+                owner, where = mad, f"{Path(frame.filename).name}:{frame.lineno}"
+                break
+        if where is None:
+            inner = frames[-1] if len(frames) else None
+            where = f"{Path(inner.filename).name}:{inner.lineno}" if inner is not None else "?"
+        figures = owners[owner]
+        figures[0] += trace.size
+        figures[1] += 1
+        sites[owner][where] += trace.size
+        blocks_at[owner][where] += 1
+    total = sum(figures[0] for figures in owners.values())
+    ranked = sorted(owners.items(), key=lambda item: item[1][0], reverse=True)
+    return {
+        "bytes": total,
+        "mads": {
+            mad: {"bytes": size, "blocks": blocks, "share": round(size / total, 4) if total else 0.0,
+                  "top": [{"where": where, "bytes": n, "blocks": blocks_at[mad][where]}
+                          for where, n in sites[mad].most_common(top)]}
+            for mad, (size, blocks) in ranked
+        },
+    }
+
+
+async def memory(eco: Ecosystem, seconds: float,
+                 progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None
+                 ) -> dict[str, Any]:
+    """What each MAD holds of the memory allocated while tracing; recorded as a `memory` event.
+
+    When tracemalloc is already on (PYTHONTRACEMALLOC=32 at start) the reading covers every
+    allocation still alive since the start; otherwise tracing runs for `seconds` only, so the
+    reading is what each MAD allocated in that window and still holds (growth, leaks).
+    """
+    if not 0 < seconds <= 600:
+        raise MadError(f"seconds must be between 0 and 600, got {seconds:g}")
+    since_start = tracemalloc.is_tracing()
+    if not since_start:
+        tracemalloc.start(MEMORY_FRAMES)
+    try:
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            if progress is not None:
+                await progress(elapsed, seconds, f"tracing allocations {elapsed:.0f}/{seconds:g} s")
+            await asyncio.sleep(min(1.0, seconds - elapsed))
+        snapshot = tracemalloc.take_snapshot()
+        overhead = tracemalloc.get_tracemalloc_memory()
+    finally:
+        if not since_start:
+            tracemalloc.stop()
+    snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    result = await asyncio.to_thread(attribute_memory, snapshot, mad_module_files(eco))
+    result.update(seconds=seconds, since="start" if since_start else "window", tracing_overhead=overhead)
+    eco.hub.emit("memory", None, **result)
     return result

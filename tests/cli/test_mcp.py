@@ -24,7 +24,7 @@ from tests.cli.test_cli import CORE_TOOLS
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile", "mad_reload"}
+ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile", "mad_memory", "mad_reload"}
 TOKEN = "known-token-6f1d2c"
 PROBE = '''\
 import asyncio

@@ -10,7 +10,7 @@ from mcp import Client, MCPError
 from mads.kernel import MAD, tool
 from mads.kernel.gateway import Gateway
 
-ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile", "mad_reload"}
+ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile", "mad_memory", "mad_reload"}
 
 
 class Probe(MAD):
@@ -97,3 +97,20 @@ async def test_admin_tools_send_pause_resume_restart_and_status(make_ecosystem) 
         status = (await client.call_tool("mad_status", {})).structured_content
         assert status["mads"]["probe"]["state"] == "running"
         assert status["mads"]["probe"]["stages"]["dtr"]["handled"] == 1
+
+
+async def test_mad_memory_over_mcp_reports_progress_and_every_mad_that_holds_memory(make_ecosystem) -> None:
+    seen: list[float] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append(done)
+
+    async with make_ecosystem([Probe]) as eco, Client(Gateway(eco)) as client:
+        result = await client.call_tool("mad_memory", {"seconds": 0.3}, progress_callback=on_progress)
+        assert not result.is_error, result.content
+        reading = result.structured_content
+        assert reading["since"] == "window" and reading["bytes"] > 0
+        assert sum(m["bytes"] for m in reading["mads"].values()) == reading["bytes"]
+        assert eco.events.of("memory") and seen and all(0 <= done < 0.3 for done in seen)
+        bad = await client.call_tool("mad_memory", {"seconds": 9999})
+        assert bad.is_error and bad.content[0].text == "mad_memory: seconds must be between 0 and 600, got 9999"

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from mads.kernel import MAD, Message, tool
-from mads.kernel.resources import attribute, profile
+from mads.kernel.resources import attribute, memory, profile
 
 
 class Spinner(MAD):
@@ -18,6 +19,20 @@ class Spinner(MAD):
         while time.thread_time() < end:
             pass
         return ms
+
+
+class Hoarder(MAD):
+    """Keeps what it is given."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.kept: list[bytes] = []
+
+    @tool
+    async def hoard(self, kb: int) -> int:
+        """Keep kb kilobytes in many small blocks."""
+        self.kept.extend(bytes(1024) for _ in range(kb))
+        return len(self.kept)
 
 
 class Idle(MAD):
@@ -68,7 +83,9 @@ async def test_mad_profile_attributes_the_samples_to_the_spinning_mad(make_ecosy
         assert result["samples"] > 0
         spinner = result["mads"]["spinner"]
         assert spinner["share"] >= 0.8, result
-        assert spinner["top"][0]["function"].endswith("spin (test_resources.py:18)")
+        line = next(n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1)
+                    if "while time.thread_time() < end" in text)
+        assert spinner["top"][0]["function"].endswith(f"spin (test_resources.py:{line})")
         assert eco.events.of("profile")[0].payload["mads"]["spinner"]["share"] == spinner["share"]
 
 
@@ -82,3 +99,37 @@ def test_attribution_takes_the_innermost_mad_frame_and_calls_the_rest_kernel() -
     assert result["mads"]["spinner"] == {"samples": 90, "share": 0.9,
                                          "top": [{"function": "spin (spinner.py:12)", "samples": 90}]}
     assert result["mads"]["kernel"]["samples"] == 10
+
+
+async def test_mad_memory_gives_the_bytes_a_mad_keeps_to_that_mad_with_the_line_that_allocated_them(
+        make_ecosystem) -> None:
+    async with make_ecosystem([Hoarder, Idle], sample_interval=0) as eco:
+        async def feed() -> None:
+            for _ in range(20):
+                await eco.call_tool("hoarder_hoard", {"kb": 256})
+                await eco.call_tool("idle_nap")
+                await asyncio.sleep(0.01)
+
+        reading = asyncio.create_task(memory(eco, 1.0))
+        await asyncio.sleep(0)  # tracing starts
+        await feed()
+        result = await reading
+        hoarder = result["mads"]["hoarder"]
+        assert result["since"] == "window" and result["seconds"] == 1.0
+        assert hoarder["bytes"] >= 5 * 1024 * 1024 * 0.9  # the 5 MB kept (at least what was made while tracing)
+        assert hoarder["share"] >= 0.8, {m: f["share"] for m, f in result["mads"].items()}
+        line = next(n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1) if "kept.extend(" in text)
+        assert hoarder["top"][0]["where"] == f"test_resources.py:{line}"
+        assert "idle" not in result["mads"] or result["mads"]["idle"]["bytes"] < hoarder["bytes"] / 50
+        recorded = eco.events.of("memory")[0].payload
+        assert recorded["mads"]["hoarder"]["bytes"] == hoarder["bytes"]
+
+
+async def test_mad_memory_refuses_a_silly_duration_in_one_line(make_ecosystem) -> None:
+    import pytest
+
+    from mads.kernel.errors import MadError
+
+    async with make_ecosystem([Idle], sample_interval=0) as eco:
+        with pytest.raises(MadError, match="seconds must be between 0 and 600"):
+            await memory(eco, 0)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp import MCPError
@@ -231,24 +232,38 @@ class Gateway(MCPServer):
             gateway._record("mad_resume", {}, time.perf_counter(), result={"paused": False})
             return {"paused": False}
 
-        @self.tool()
-        async def mad_profile(seconds: float = 5.0, ctx: Context | None = None) -> dict[str, Any]:
-            """Sample the ecosystem with py-spy for some seconds; top functions per MAD (kernel time as kernel)."""
-            from ..resources import profile
-
+        async def measured(name: str, measure: Callable[..., Awaitable[dict[str, Any]]], seconds: float,
+                           ctx: Context | None, summary: Callable[[dict[str, Any]], dict[str, Any]]
+                           ) -> dict[str, Any]:
+            """Run a timed measurement with progress to the caller; recorded as an external call."""
             started = time.perf_counter()
 
             async def progress(done: float, total: float | None, message: str | None) -> None:
                 await report(ctx, done, total, message)
 
             try:
-                result = await profile(eco, seconds, progress)
+                result = await measure(eco, seconds, progress)
             except MadError as exc:
-                gateway._record("mad_profile", {"seconds": seconds}, started, error=one_line(exc))
+                gateway._record(name, {"seconds": seconds}, started, error=one_line(exc))
                 raise ToolFailure(one_line(exc)) from None
-            gateway._record("mad_profile", {"seconds": seconds}, started,
-                            result={"samples": result.get("samples"), "mads": list(result.get("mads", {}))})
+            gateway._record(name, {"seconds": seconds}, started, result=summary(result))
             return result
+
+        @self.tool()
+        async def mad_profile(seconds: float = 5.0, ctx: Context | None = None) -> dict[str, Any]:
+            """Sample the ecosystem with py-spy for some seconds; top functions per MAD (kernel time as kernel)."""
+            from ..resources import profile
+
+            return await measured("mad_profile", profile, seconds, ctx,
+                                  lambda r: {"samples": r.get("samples"), "mads": list(r.get("mads", {}))})
+
+        @self.tool()
+        async def mad_memory(seconds: float = 5.0, ctx: Context | None = None) -> dict[str, Any]:
+            """Trace allocations for some seconds; the bytes each MAD still holds and where it allocated them."""
+            from ..resources import memory
+
+            return await measured("mad_memory", memory, seconds, ctx,
+                                  lambda r: {"bytes": r.get("bytes"), "mads": list(r.get("mads", {}))})
 
 
 async def report(context: Any, done: float, total: float | None, message: str | None) -> None:
