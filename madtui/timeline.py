@@ -50,6 +50,8 @@ class MadView:
     errors: int = 0
     tool_calls: int = 0
     cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_SECONDS))
+    memory_bytes: int | None = None
+    """What the MAD held at the last memory reading (mad_memory); None before any."""
     lines: list[Line] = field(default_factory=list)
     last_error: str | None = None
 
@@ -88,6 +90,8 @@ class Timeline:
         self.session_id: str | None = None
         self.process: dict[str, Any] = {}
         self.process_history: deque[float] = deque(maxlen=HISTORY_SECONDS)
+        self.memory: dict[str, Any] = {}
+        """The last memory reading (mad_memory), as recorded."""
         self.ecosystem_state = "starting"
         self.starts = 0
         self.ended = False
@@ -270,6 +274,14 @@ class Timeline:
             view.tool_calls = figures.get("tool_calls", 0)
             view.errors = max(view.errors, figures.get("errors", 0))
             view.cpu_history.append(view.cpu_percent)
+        return {"*"}
+
+    def _on_memory(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        self.memory = p
+        held = p.get("mads", {})
+        for name in set(self.mads) | set(held):
+            if name != "kernel":
+                self.mad(name).memory_bytes = int(held.get(name, {}).get("bytes", 0))
         return {"*"}
 
     def _on_reload(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:

@@ -1,7 +1,9 @@
-"""The resources screen: every MAD's figures in a sortable table, the selected MAD's CPU over time, and profiles.
+"""The resources screen: every MAD's figures in a sortable table, the selected MAD's CPU over time, profiles
+and memory readings.
 
-Memory is shown for the process only: all MADs share one interpreter and heap, and the
-samples carry no per-MAD memory, so a per-MAD share would be made up.
+All MADs share one heap, so the once-a-second samples carry the process's memory only; a
+memory reading (m, mad_memory) attributes the allocations made while it traced to the MADs
+that made them and fills the table's memory column until the next reading.
 """
 from __future__ import annotations
 
@@ -36,13 +38,15 @@ class ProfileProgress(Message):
 
 
 class ProfileFinished(Message):
-    """The profile worker got a result (profile) or a one-line error (error)."""
+    """The measuring worker got a result (profile) or a one-line error (error); kind: profile or memory."""
 
-    def __init__(self, mad: str, profile: dict[str, Any] | None, error: str | None = None) -> None:
+    def __init__(self, mad: str, profile: dict[str, Any] | None, error: str | None = None,
+                 kind: str = "profile") -> None:
         super().__init__()
         self.mad = mad
         self.profile = profile
         self.error = error
+        self.kind = kind
 
 
 def process_text(timeline: Timeline) -> str:
@@ -63,6 +67,7 @@ class ResourcesScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("f2", "back", "Back", show=False),
         Binding("p", "profile", "Profile"),
+        Binding("m", "memory", "Memory"),
     ]
 
     def __init__(self, timeline: Timeline) -> None:
@@ -113,53 +118,63 @@ class ResourcesScreen(Screen[None]):
     def show_selected(self) -> None:
         name = self.table.selected_name
         self.graph.show(self.timeline.mads.get(name) if name else None)
+        panel = self.profile_panel
+        if name and not panel.running and panel.profile is not None and panel.mad != name:
+            panel.finished(name, panel.profile, panel.kind)  # the last profile or reading, as this MAD saw it
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_selected()
 
     # profiles --------------------------------------------------------------------
     def action_profile(self) -> None:
+        self._measure("profile")
+
+    def action_memory(self) -> None:
+        self._measure("memory")
+
+    def _measure(self, kind: str) -> None:
         mad = self.table.selected_name
         if mad is None:
-            self.notify("no MAD to profile yet", severity="warning")
+            self.notify(f"no MAD to {'profile' if kind == 'profile' else 'read the memory of'} yet",
+                        severity="warning")
             return
         if self.profile_panel.running:
-            self.notify("a profile is already being taken", severity="warning")
+            self.notify(f"a {self.profile_panel.kind} is already being taken", severity="warning")
             return
-        self.profile_panel.started(mad, PROFILE_SECONDS)
-        self.take_profile(mad)
+        self.profile_panel.started(mad, PROFILE_SECONDS, kind)
+        self.take_measurement(mad, kind)
 
     @work(exclusive=True, group="profile", exit_on_error=False)
-    async def take_profile(self, mad: str) -> None:
-        """Run mad_profile in the ecosystem; results and progress come back as messages."""
+    async def take_measurement(self, mad: str, kind: str) -> None:
+        """Run mad_profile or mad_memory in the ecosystem; results and progress come back as messages."""
 
         async def progress(done: float, total: float | None, message: str | None) -> None:
             self.post_message(ProfileProgress(done, total, message))
 
         try:
-            profile = await self.app.call("mad_profile", {"seconds": PROFILE_SECONDS}, progress)  # type: ignore[attr-defined]
+            result = await self.app.call(f"mad_{kind}", {"seconds": PROFILE_SECONDS}, progress)  # type: ignore[attr-defined]
         except (ToolCallError, HostUnavailable) as exc:
-            self.post_message(ProfileFinished(mad, None, str(exc) or type(exc).__name__))
+            self.post_message(ProfileFinished(mad, None, str(exc) or type(exc).__name__, kind))
             return
-        self.post_message(ProfileFinished(mad, profile))
+        self.post_message(ProfileFinished(mad, result, kind=kind))
 
     def on_profile_progress(self, event: ProfileProgress) -> None:
         self.profile_panel.advanced(event.done, event.total, event.message)
 
     def on_profile_finished(self, event: ProfileFinished) -> None:
         if event.error is not None or not isinstance(event.profile, dict):
-            error = event.error or f"unexpected answer from mad_profile: {str(event.profile)[:80]}"
+            error = event.error or f"unexpected answer from mad_{event.kind}: {str(event.profile)[:80]}"
             self.profile_panel.failed(error)
-            self.notify(f"profile failed: {error}", severity="error")
+            self.notify(f"{event.kind} failed: {error}", severity="error")
             return
-        self.profile_panel.finished(event.mad, event.profile)
+        self.profile_panel.finished(event.mad, event.profile, event.kind)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "profile" and event.state == WorkerState.ERROR:
             error = event.worker.error
             self.log.error("the profile worker failed", error=repr(error))
             self.post_message(ProfileFinished(self.profile_panel.mad or "?", None,
-                                              f"{type(error).__name__}: {error}"))
+                                              f"{type(error).__name__}: {error}", self.profile_panel.kind))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -1,4 +1,5 @@
-"""A py-spy profile of one MAD: its share of the samples and its top functions, with progress while sampling."""
+"""A measurement of one MAD, with progress while it is taken: a py-spy profile (its share of the samples
+and its top functions) or a memory reading (the bytes it holds and where it allocated them)."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,7 +10,9 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
-HINT = "p profiles the selected MAD (py-spy)"
+from .resource_table import size_text
+
+HINT = "p profiles the selected MAD (py-spy)\nm reads memory per MAD (tracemalloc)"
 
 
 def result_text(mad: str, profile: dict[str, Any]) -> Text:
@@ -33,6 +36,28 @@ def result_text(mad: str, profile: dict[str, Any]) -> Text:
     return text
 
 
+def memory_text(mad: str, reading: dict[str, Any]) -> Text:
+    """What a memory reading says about one MAD: what it holds, the others, then its allocation sites."""
+    total = reading.get("bytes", 0)
+    seconds = reading.get("seconds", 0)
+    span = "since the start" if reading.get("since") == "start" else f"for {seconds:g} s"
+    owners: dict[str, Any] = reading.get("mads", {})
+    entry = owners.get(mad)
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    if entry:
+        text.append(f"{mad}: {size_text(entry['bytes'])} ({entry['share']:.0%})", style="bold")
+        text.append(f" of {size_text(total)} held, traced {span}")
+    else:
+        text.append(f"{mad} holds none of the {size_text(total)} traced {span}")
+    others = ", ".join(f"{name} {size_text(figures['bytes'])}" for name, figures in owners.items() if name != mad)
+    if others:
+        text.append(f"\nothers: {others}", style="dim")
+    for site in (entry or {}).get("top", []):
+        text.append(f"\n{size_text(site['bytes']):>9} {site['blocks']:>6} blocks  ", style="dim")
+        text.append(str(site["where"]))
+    return text
+
+
 class ProfilePanel(VerticalScroll):
     """Shows a hint, the progress of a running profile, or its result for one MAD (scrolls when focused)."""
 
@@ -50,6 +75,8 @@ class ProfilePanel(VerticalScroll):
         super().__init__(**kwargs)
         self.mad: str | None = None
         self.profile: dict[str, Any] | None = None
+        self.kind = "profile"
+        """What the panel measures or shows: profile or memory."""
 
     def compose(self) -> ComposeResult:
         yield ProgressBar(id="profile-progress", show_eta=False)
@@ -61,27 +88,29 @@ class ProfilePanel(VerticalScroll):
     def watch_running(self, running: bool) -> None:
         self.set_class(running, "-running")
 
-    def started(self, mad: str, seconds: float) -> None:
-        self.mad = mad
+    def started(self, mad: str, seconds: float, kind: str = "profile") -> None:
+        self.mad, self.kind = mad, kind
         self.running = True
-        self.border_title = f"profile · {mad}"
+        self.border_title = f"{kind} · {mad}"
         self.query_one(ProgressBar).update(total=seconds, progress=0)
-        self.query_one("#profile-body", Static).update(f"sampling for {seconds:g} s…")
+        doing = "sampling" if kind == "profile" else "tracing allocations"
+        self.query_one("#profile-body", Static).update(f"{doing} for {seconds:g} s…")
 
     def advanced(self, done: float, total: float | None, message: str | None) -> None:
         self.query_one(ProgressBar).update(total=total, progress=done)
         if message:
             self.query_one("#profile-body", Static).update(message)
 
-    def finished(self, mad: str, profile: dict[str, Any]) -> None:
-        self.mad, self.profile = mad, profile
+    def finished(self, mad: str, profile: dict[str, Any], kind: str = "profile") -> None:
+        self.mad, self.profile, self.kind = mad, profile, kind
         self.running = False
-        self.border_title = f"profile · {mad}"
-        self.query_one("#profile-body", Static).update(result_text(mad, profile))
+        self.border_title = f"{kind} · {mad}"
+        shown = result_text(mad, profile) if kind == "profile" else memory_text(mad, profile)
+        self.query_one("#profile-body", Static).update(shown)
 
     def failed(self, error: str) -> None:
         self.running = False
-        self.query_one("#profile-body", Static).update(Text(f"profile failed: {error}", no_wrap=True,
+        self.query_one("#profile-body", Static).update(Text(f"{self.kind} failed: {error}", no_wrap=True,
                                                             overflow="ellipsis"))
 
     @property

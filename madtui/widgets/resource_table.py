@@ -15,6 +15,15 @@ from ..timeline import MadView
 from .sparkline_header import STATE_MARK
 
 
+def size_text(size: float) -> str:
+    """Bytes as a short figure: 512 B, 3.4 kB, 12.0 MB."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(size) < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: its key (a MadView attribute), label, how a value reads, and its first sort direction."""
@@ -31,10 +40,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("cpu_percent", "CPU %", lambda v: f"{v:.1f}"),
     Column("cpu_seconds", "CPU s", lambda v: f"{v:.2f}"),
     Column("messages_per_s", "msg/s", lambda v: f"{v:.1f}"),
-    Column("mailbox_depth", "mailbox", str),
+    Column("mailbox_depth", "box", str),  # (as in the pane headers: "box N")
     Column("tokens", "tokens", lambda v: f"{v:,}"),
     Column("cost", "cost $", lambda v: f"{v:.4f}"),
     Column("errors", "errors", str),
+    Column("memory_bytes", "memory", lambda v: "–" if v is None else size_text(v)),
 )
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 ARROWS = {True: "▼", False: "▲"}
@@ -60,7 +70,7 @@ def cells(view: MadView) -> list[Figure]:
     for column in COLUMNS[1:]:
         value = getattr(view, column.key)
         style = "red" if column.key == "errors" and value else ""
-        row.append(Figure(value, column.text(value), style))
+        row.append(Figure(-1 if value is None else value, column.text(value), style))  # no reading sorts last
     return row
 
 

@@ -178,6 +178,62 @@ async def test_p_profiles_the_selected_mad_and_shows_its_top_functions(tmp_path:
         assert not screen.profile_panel.running
 
 
+READING = {"bytes": 6 * MiB + 2048, "seconds": 3, "since": "window", "mads": {
+    "spinner": {"bytes": 5 * MiB, "blocks": 5120, "share": 0.8333, "top": [
+        {"where": "spinner.py:21", "bytes": 5 * MiB - 4096, "blocks": 5119},
+        {"where": "spinner.py:9", "bytes": 4096, "blocks": 1}]},
+    "kernel": {"bytes": MiB, "blocks": 40, "share": 0.1663, "top": []},
+    "dewey": {"bytes": 2048, "blocks": 3, "share": 0.0003, "top": []}}}
+"""A mad_memory reading as the child returns it and records it."""
+
+
+def fake_memory_call(journal: Path, calls: list[tuple[str, dict[str, Any]]]) -> Callable[..., Any]:
+    """A stand-in for app.call that answers READING and records it in the journal, as the child does."""
+
+    async def fake_call(name: str, arguments: dict[str, Any] | None = None, progress: Any = None) -> Any:
+        calls.append((name, arguments or {}))
+        if progress is not None:
+            await progress(1.0, 3.0, "tracing allocations 1/3 s")
+        writer = JournalWriter(journal)
+        try:
+            writer.handle(Event("memory", payload=READING))
+        finally:
+            writer.close()
+        return READING
+
+    return fake_call
+
+
+async def test_m_reads_memory_and_the_table_shows_what_each_mad_holds(tmp_path: Path) -> None:
+    app = synthetic_app(tmp_path)
+    calls: list[tuple[str, dict[str, Any]]] = []
+    app.call = fake_memory_call(tmp_path / "s.db", calls)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        last = write_journal(tmp_path / "s.db")
+        await until(pilot, lambda: app.timeline.last_seq == last, "the journal is read")
+        await pilot.press("f2")
+        screen = resources(app)
+        table = screen.table
+        assert table.get_cell("spinner", "memory_bytes").text == "–"  # no reading yet
+        await pilot.press("m")
+        await until(pilot, lambda: not screen.profile_panel.running, "the reading is shown")
+        assert calls == [("mad_memory", {"seconds": 3})]
+        lines = screen.profile_panel.text.splitlines()
+        assert lines[0] == "spinner: 5.0 MB (83%) of 6.0 MB held, traced for 3 s"
+        assert lines[1] == "others: kernel 1.0 MB, dewey 2.0 kB"
+        assert lines[2].split() == ["5.0", "MB", "5119", "blocks", "spinner.py:21"]
+        assert screen.profile_panel.border_title == "memory · spinner"
+        await until(pilot, lambda: table.get_cell("spinner", "memory_bytes").text == "5.0 MB", "the memory column")
+        assert table.get_cell("dewey", "memory_bytes").text == "2.0 kB"
+        assert table.get_cell("horace", "memory_bytes").text == "0 B"  # held nothing of what was traced
+        table.sort_by("memory_bytes")
+        await pilot.pause()
+        assert table.names()[:2] == ["spinner", "dewey"]
+        await pilot.press("down")  # the same reading, as dewey saw it
+        await until(pilot, lambda: screen.profile_panel.border_title == "memory · dewey", "dewey's part")
+        assert screen.profile_panel.text.splitlines()[0] == "dewey: 2.0 kB (0%) of 6.0 MB held, traced for 3 s"
+
+
 async def test_a_failed_profile_is_one_line(tmp_path: Path) -> None:
     app = synthetic_app(tmp_path)
     notices: list[str] = []

@@ -7,7 +7,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from madtui.app import MadApp
-from tests.tui.test_resources_screen import synthetic_app, until, write_journal
+from tests.tui.test_resources_screen import fake_memory_call, synthetic_app, until, write_journal
 
 
 def resources_app(tmp_path: Path) -> tuple[MadApp, Any]:
@@ -24,9 +24,9 @@ def resources_app(tmp_path: Path) -> tuple[MadApp, Any]:
 
 
 def test_resources_screen_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
-    """Every MAD is a row with all eight columns unclipped, spinner on top under "CPU %▼" and selected;
-    below, spinner's CPU graph between "max  99.2%" and "min  12.0%", the process line with RSS,
-    the profile hint, and the footer's keys."""
+    """Every MAD is a row with all nine columns unclipped (memory "–" before any reading), spinner on top
+    under "CPU %▼" and selected; below, spinner's CPU graph between "max  99.2%" and "min  12.0%", the
+    process line with RSS, the two-line hint (p profile, m memory), and the footer's keys."""
     app, run_before = resources_app(tmp_path)
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
@@ -74,5 +74,22 @@ def test_resources_screen_with_a_profile_at_80x24(snap_compare: Any, tmp_path: P
         await prepare(pilot)
         await pilot.press("p")
         await until(pilot, lambda: "samples" in app.screen.profile_panel.text, "the profile")  # type: ignore[attr-defined]
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_resources_screen_with_a_memory_reading_at_80x24(snap_compare: Any, tmp_path: Path) -> None:
+    """After `m` the panel is titled "memory · spinner" and says "spinner: 5.0 MB (83%) of 6.0 MB held,
+    traced for 3 s", "others: kernel 1.0 MB, dewey 2.0 kB", then its two allocation sites with
+    sizes and block counts; the memory column reads 5.0 MB for spinner, 2.0 kB for dewey, 0 B for the rest."""
+    app, prepare = resources_app(tmp_path)
+    app.call = fake_memory_call(tmp_path / "s.db", [])  # type: ignore[method-assign]
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await prepare(pilot)
+        await pilot.press("m")
+        table = app.screen.table  # type: ignore[attr-defined]
+        await until(pilot, lambda: "MB" in app.screen.profile_panel.text  # type: ignore[attr-defined]
+                    and table.get_cell("dewey", "memory_bytes").text == "2.0 kB", "the reading")
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
