@@ -13,13 +13,14 @@ from .sessions_commands import sessions_dir_option
 
 
 @click.command()
-@click.argument("session", metavar="SESSION")
+@click.argument("session", metavar="[SESSION]", default=reader.LAST)
 @sessions_dir_option
 @run_sync
 def replay(session: str, sessions_dir: Path) -> None:
     """Replay a recording: every MAD's pane and resource graph at one time cursor.
 
-    SESSION is a journal file or a unique prefix of a session id. Space plays and pauses,
+    SESSION is a journal file, a unique prefix of a session id, or `last` (the newest, and
+    the default). Space plays and pauses,
     . and , step one event, < and > one second, + and - change the speed (1x, 10x, 100x,
     max), e and E jump to the next and previous error (c crashes, r reloads), g goes to a
     time, +seconds or #event; F1 lists every key.

@@ -37,7 +37,8 @@ def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: boo
 
     The recording's inputs are fed in order to a fresh ecosystem started from the recording's
     state; LLM answers come from the recording. The re-run is recorded too. Exit 0 when every
-    MAD behaves the same, 1 when any differs, 2 when the recording is unusable.
+    MAD behaves the same, 1 when any differs, 2 when the recording is unusable. SESSION is a
+    journal file, a unique prefix of a session id, or `last` (the newest recording).
 
     \b
     Example: mad rerun 20261125T1200 --mad-path ./my_mads --json

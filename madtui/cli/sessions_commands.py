@@ -98,7 +98,7 @@ def _event_line(event: dict[str, Any]) -> str:
 @run_sync
 def show(session_id: str, kind: tuple[str, ...], mad: tuple[str, ...], since: str | None, as_json: bool,
          sessions_dir: Path) -> None:
-    """The events of one recording, filtered; ID is a file path or a unique prefix of a session id.
+    """The events of one recording, filtered; ID is a file path, a unique prefix of a session id, or last.
 
     \b
     Example: mad sessions show 20261125 --kind tool_call --kind tool_result --mad horace

@@ -364,6 +364,18 @@ def test_a_unique_prefix_selects_its_session(recorded: Recorded) -> None:
 
 
 @pytest.mark.parametrize("command", ["show", "export"])
+def test_last_is_the_newest_recording(recorded: Recorded, command: str) -> None:
+    code, out, err = recorded.mad("sessions", command, "last")
+    assert code == 0, err
+    assert out == recorded.mad("sessions", command, recorded.ids["reply"])[1]  # recorded last
+
+
+@pytest.mark.parametrize("args", [("sessions", "show", "last"), ("replay",), ("rerun", "last")])
+def test_last_with_no_recordings_exits_2_with_one_line(mad: Invoke, args: tuple[str, ...]) -> None:
+    assert_one_error_line(*mad(*args), "no recordings in ")
+
+
+@pytest.mark.parametrize("command", ["show", "export"])
 def test_a_file_path_id_works_from_any_folder(recorded: Recorded, tmp_path: Path, command: str) -> None:
     path = recorded.sessions / f"{recorded.ids['read']}.db"
     elsewhere = make_invoke(tmp_path)  # its own, empty sessions folder

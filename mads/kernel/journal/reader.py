@@ -101,11 +101,20 @@ def summarize(path: Path) -> SessionSummary:
         size=size, command=meta.get("command", ""))
 
 
+LAST = "last"
+"""The session reference that means the newest recording in the folder."""
+
+
 def resolve(ref: str, sessions: Path) -> Path:
-    """A session by file path or by a unique prefix of its id; UsageError (exit 2) otherwise."""
+    """A session by file path, by a unique prefix of its id, or `last` (the newest); UsageError (exit 2) otherwise."""
     as_path = Path(ref)
     if as_path.suffix == ".db" and as_path.is_file():
         return as_path
+    if ref == LAST:  # ids start with their UTC start time, so the newest sorts last
+        files = session_files(sessions)
+        if not files:
+            raise UsageError(f"no recordings in {sessions} yet")
+        return files[-1]
     matches = [p for p in session_files(sessions) if p.stem.startswith(ref)]
     if not matches:
         raise UsageError(f"no session {ref!r} in {sessions} (mad sessions list shows them)")
