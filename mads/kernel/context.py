@@ -1,6 +1,7 @@
 """What a MAD may reach: the bus, its own state, the LLM through Fiedler, secrets through Turing, a logger."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from pathlib import Path
@@ -83,6 +84,13 @@ class MADContext:
         if keeper is None:
             raise MadError("no secrets keeper is running (Turing is not loaded)")
         return await keeper.reveal(name, self.name)
+
+    def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[None]:
+        """Run a coroutine as this MAD's background work: its CPU and logs are the MAD's, a crash is
+        reported without stopping the MAD, and it is cancelled when the instance goes (restart,
+        reload, stop). Use it instead of asyncio.create_task, whose tasks outlive a reload."""
+        runner = self._eco.runners[self.name]
+        return runner.spawn(coro, name or getattr(coro, "__name__", "background"))
 
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress of the running tool to its caller (an MCP client's progress bar), if it asked."""

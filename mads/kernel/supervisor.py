@@ -111,6 +111,8 @@ class MADRunner:
         self._idle = asyncio.Event()
         self._idle.set()
         self._held: deque[Any] = deque()
+        self.background: set[asyncio.Task[None]] = set()
+        """The instance's background tasks (ctx.spawn): they live as long as the instance."""
         self.on_crash: Callable[[MADRunner, BaseException], None] | None = None
 
     # lifecycle -------------------------------------------------------------
@@ -127,6 +129,7 @@ class MADRunner:
 
     async def stop(self) -> None:
         await self.interrupt()
+        await self.end_background()
         if self.instance is not None and self.state not in (MADState.FAILED,):
             try:
                 await self.instance.on_stop()
@@ -157,6 +160,7 @@ class MADRunner:
     async def replace(self, cls: type[MAD] | None = None, instance: MAD | None = None) -> None:
         """Swap in a fresh instance (of a new class, for a reload) on the SAME mailbox; nothing queued is lost."""
         await self.interrupt()
+        await self.end_background()  # the old instance's tasks must not go on running the old code
         old = self.instance
         if old is not None and self.state not in (MADState.FAILED, MADState.STOPPED):
             try:
@@ -179,6 +183,7 @@ class MADRunner:
         marker = _Retire(reason, asyncio.get_running_loop().create_future())
         await self.mailbox.put(marker)
         await marker.done
+        await self.end_background()
         if self.instance is not None:
             try:
                 await self.instance.on_stop()
@@ -194,6 +199,45 @@ class MADRunner:
         if self.state == MADState.PAUSED:
             self.state = MADState.RUNNING
         self._resume.set()
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+        """Run a coroutine beside the mailbox as this MAD's background work.
+
+        Its CPU is charged to the MAD (each step metered, the watchdog sees it block), what it
+        logs is the MAD's, and it ends with the instance: a restart, reload, retire or stop
+        cancels it. If it raises, a `crash` event names it; the MAD keeps serving its mailbox.
+        """
+        if self.state in (MADState.FAILED, MADState.RETIRED, MADState.STOPPED):
+            coro.close()
+            raise MADUnavailable(self.unavailable_reason())
+        handler = f"{self.name}.{name}"
+
+        async def run() -> None:
+            current_mad.set(self.name)
+            try:
+                await metered(coro, self.account, self.tracker, handler)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.account.errors += 1
+                self.account.crashes += 1
+                self.hub.emit("crash", self.name, handler=handler, error=one_line(exc),
+                              traceback=traceback.format_exc(), background=True)
+                self.ctx.log.error("%s crashed in %s: %s", self.name, handler, one_line(exc))
+
+        task = asyncio.create_task(run(), name=f"mad:{handler}")
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        return task
+
+    async def end_background(self) -> None:
+        """Cancel the instance's background tasks and wait until they are gone."""
+        tasks = [task for task in self.background if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self.background.clear()
 
     async def wait_idle(self) -> None:
         """Wait until the handler in progress, if any, has finished."""
@@ -335,6 +379,7 @@ class MADRunner:
         self.hub.emit("state", self.name, state="restarting", reason=cause)
         delay = min(self.max_backoff, self.restart_backoff * (2 ** (len(self.crash_times) - 1)))
         await asyncio.sleep(delay)
+        await self.end_background()
         old = self.instance
         if old is not None:
             try:
