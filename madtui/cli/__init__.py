@@ -1,6 +1,9 @@
 """The `mad` command line: a thin layer over the kernel's API."""
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from madtui import __version__
@@ -13,7 +16,30 @@ from .sessions_commands import sessions
 from .tui_command import tui
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class MadGroup(click.Group):
+    """click's group, whose own usage errors (an unknown option, a missing argument) are one line too."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        prog_name = prog_name or "mad"
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else prog_name
+            click.echo(f"mad: error: {exc.format_message().rstrip('.')} (see {where} --help)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"mad: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+@click.group(name="mad", cls=MadGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mad")
 def cli() -> None:
     """mad: a workbench for an ecosystem of MADs running in one Python process.

@@ -16,6 +16,7 @@ import click
 
 from mads.kernel import Config, Ecosystem, MadError
 from mads.kernel.events import RedactingFilter
+from mads.kernel.llm import PROVIDERS
 from mads.kernel.journal import Recording, record_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -27,6 +28,11 @@ class PathList(click.Path):
     envvar_list_splitter = os.pathsep
 
 
+provider_option = click.option(
+    "--provider", type=click.Choice(PROVIDERS), envvar="MAD_PROVIDER", default="offline", show_default=True,
+    show_envvar=True, help="LLM provider (replay needs MAD_REPLAY_JOURNAL).")
+
+
 def ecosystem_options(fn: F) -> F:
     """--home, --mad-path, --provider, --sessions, --no-record and --debug; each setting has its variable."""
     options = [
@@ -34,8 +40,7 @@ def ecosystem_options(fn: F) -> F:
                      default=".mad", show_default=True, show_envvar=True, help="Folder of all MAD state."),
         click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
                      envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable)."),
-        click.option("--provider", envvar="MAD_PROVIDER", default="offline", show_default=True,
-                     show_envvar=True, help="LLM provider: offline, scripted, openai, anthropic."),
+        provider_option,
         click.option("--sessions", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
                      default="sessions", show_default=True, show_envvar=True,
                      help="Folder of session recordings."),

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from mads.kernel.events import KINDS
 from mads.kernel.journal import reader
 
 from .options import run_sync
@@ -90,7 +91,8 @@ def _event_line(event: dict[str, Any]) -> str:
 
 @sessions.command("show")
 @click.argument("session_id", metavar="ID")
-@click.option("--kind", multiple=True, help="Only events of this kind (repeatable).")
+@click.option("--kind", multiple=True, type=click.Choice(KINDS), metavar="KIND",
+              help="Only events of this kind (repeatable): message, tool_call, crash, ...")
 @click.option("--mad", multiple=True, help="Only events of this MAD (repeatable).")
 @click.option("--since", metavar="T", help="Only events at or after T: ISO-8601, epoch seconds, or 5m (ago).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, one event a line.")

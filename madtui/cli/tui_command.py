@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import PathList
+from .options import PathList, provider_option
 
 
 @click.command()
@@ -18,8 +18,7 @@ from .options import PathList
               default="sessions", show_default=True, show_envvar=True, help="Folder of session recordings.")
 @click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
               envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable).")
-@click.option("--provider", envvar="MAD_PROVIDER", default="offline", show_default=True, show_envvar=True,
-              help="LLM provider: offline, scripted, openai, anthropic.")
+@provider_option
 def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, **_: Any) -> None:
     """The workbench: every MAD side by side, its conversation and resource use; keyboard-driven.
 
@@ -30,6 +29,10 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, *
     """
     from madtui.app import MadApp
     from madtui.host import HostOptions
+
+    for folder in mad_path:  # said before the screen is taken, not as a child that keeps failing
+        if not folder.is_dir():
+            raise click.UsageError(f"MAD_PATH folder not found: {folder}")
 
     options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
                           mad_path=[p.resolve() for p in mad_path], provider=provider, environ=dict(os.environ))

@@ -89,6 +89,12 @@ def test_args_option_passes_a_json_object(mad) -> None:
     (["call", "horace_write_file", "oops"], "mad: error: expected key=value, got 'oops'"),
     (["call", "horace_write_file", "--args", "[1]"], "mad: error: --args must be a JSON object"),
     (["send", "@Horse list_files"], "mad: error: no participant named @horse (did you mean @horace?)"),
+    (["send", "@Dewey search query=x", "--provider", "bogus"], "mad: error: Invalid value for '--provider'"),
+    (["run", "--bogus"], "mad: error: No such option '--bogus' (see mad run --help)"),
+    (["call"], "mad: error: Missing argument 'TOOL' (see mad call --help)"),
+    (["sessions", "show", "last", "--kind", "bogus"], "mad: error: Invalid value for '--kind': 'bogus' is not one of"),
+    (["tui", "--mad-path", "no/such/folder"], "mad: error: MAD_PATH folder not found: no/such/folder"),
+    (["nope"], "mad: error: No such command 'nope' (see mad --help)"),
 ])
 def test_usage_errors_exit_2_with_one_line_and_change_nothing(mad, tmp_path: Path, args, expected) -> None:
     code, out, err = mad(*args)
