@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SuspendNotSupported
 from textual.binding import Binding
 from textual.worker import Worker, get_current_worker
 
@@ -38,6 +40,7 @@ class MadApp(App[int]):
         Binding("f2", "resources", "Resources"),
         Binding("f5", "pause", "Pause/Resume"),
         Binding("f7", "restart_ecosystem", "Restart all"),
+        Binding("f8", "sessions", "Sessions"),
     ]
 
     def __init__(self, options: HostOptions, *, start_host: bool = True) -> None:
@@ -196,6 +199,21 @@ class MadApp(App[int]):
         from .screens.resources import ResourcesScreen
 
         self.push_screen(ResourcesScreen(self.timeline))
+
+    def action_sessions(self) -> None:
+        from .screens.sessions import SessionsScreen
+
+        if not isinstance(self.screen, SessionsScreen):
+            self.push_screen(SessionsScreen(self.host_options.sessions, live=self.journal))
+
+    def open_replay(self, path: Path) -> None:
+        """Hand the terminal to `mad replay` over this recording; the workbench comes back when it quits."""
+        command = [sys.executable, "-m", "madtui", "replay", str(path)]
+        try:
+            with self.suspend():
+                subprocess.run(command, check=False)
+        except SuspendNotSupported:
+            self.notify(f"this terminal cannot be handed over; run: mad replay {path.stem}", severity="warning")
 
     @work(group="control")
     async def action_pause(self) -> None:

@@ -1,0 +1,164 @@
+"""The sessions screen: every recording, newest first; search their messages; open one in replay."""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from mads.kernel.errors import UsageError
+from mads.kernel.journal import reader
+
+from ..widgets.resource_table import size_text
+
+COLUMNS = ("session", "command", "started", "duration", "events", "errors", "MADs", "size")
+HIT_COLUMNS = ("session", "when", "event", "sender", "message")
+
+
+def summary_row(summary: reader.SessionSummary, live: bool) -> list[Any]:
+    """One recording as table cells."""
+    started = datetime.fromtimestamp(summary.started).strftime("%Y-%m-%d %H:%M:%S") if summary.started else "?"
+    name = Text(("● " if live else "  ") + summary.id, style="bold" if live else "")
+    errors = Text(str(summary.errors), style="red" if summary.errors else "", justify="right")
+    return [name, summary.command or "?", started, Text(f"{summary.duration_s:.1f} s", justify="right"),
+            Text(f"{summary.events:,}", justify="right"), errors, ",".join(summary.mads),
+            Text(size_text(summary.size), justify="right")]
+
+
+class SessionsScreen(Screen[None]):
+    """The recordings in the sessions folder; Enter replays the selected one, / searches every message."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("f8", "back", "Back", show=False),
+        Binding("enter", "open", "Replay", show=True),
+        Binding("slash", "search", "Search"),
+        Binding("r", "reload", "Refresh"),
+    ]
+
+    def __init__(self, sessions: Path, live: Path | None = None) -> None:
+        super().__init__()
+        self.sessions = sessions
+        self.live = live
+        """The journal of the running ecosystem: marked, and replayed as far as it is written."""
+        self.paths: dict[str, Path] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sessions-title")
+        yield Input(placeholder="search the messages of every session, then Enter (esc: all sessions)",
+                    id="sessions-search")
+        yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="sessions-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        self.action_reload()
+
+    def _reset(self, columns: tuple[str, ...]) -> None:
+        """Empty the table, with these columns."""
+        table = self.table
+        table.clear(columns=True)
+        table.add_columns(*columns)
+        self.paths = {}
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#sessions-table", DataTable)
+
+    @property
+    def selected(self) -> Path | None:
+        """The recording under the cursor."""
+        if not self.table.row_count:
+            return None
+        key = self.table.coordinate_to_cell_key(self.table.cursor_coordinate).row_key.value
+        return self.paths.get(key or "")
+
+    def _title(self, text: str) -> None:
+        self.query_one("#sessions-title", Static).update(f"[b]sessions[/b] · {self.sessions} · {text}")
+
+    # listing -----------------------------------------------------------------
+    def action_reload(self) -> None:
+        self.query_one("#sessions-search", Input).value = ""
+        self._title("reading…")
+        self.list_sessions()
+
+    @work(thread=True, exclusive=True, group="sessions")
+    def list_sessions(self) -> None:
+        """Summarise every recording (each one is a file to open), off the screen's thread."""
+        rows: list[tuple[Path, reader.SessionSummary]] = []
+        skipped = 0
+        for path in reversed(reader.session_files(self.sessions)):
+            try:
+                rows.append((path, reader.summarize(path)))
+            except UsageError:
+                skipped += 1
+        self.app.call_from_thread(self._show_sessions, rows, skipped)
+
+    def _show_sessions(self, rows: list[tuple[Path, reader.SessionSummary]], skipped: int) -> None:
+        table = self.table
+        self._reset(COLUMNS)
+        for path, summary in rows:
+            self.paths[summary.id] = path
+            table.add_row(*summary_row(summary, self._is_live(path)), key=summary.id)
+        note = f" · {skipped} unreadable file{'s' * (skipped != 1)} skipped" if skipped else ""
+        self._title(f"{len(rows)} recording{'s' * (len(rows) != 1)}, newest first{note}")
+        self.query_one("#sessions-hint", Static).update(
+            "Enter replays the selected recording (ctrl+q in the replay comes back here) · / searches"
+            if rows else "no recordings yet: every session of mad tui, send, call, run and mcp lands here")
+
+    def _is_live(self, path: Path) -> bool:
+        return self.live is not None and path.resolve() == self.live.resolve()
+
+    # searching ---------------------------------------------------------------
+    def action_search(self) -> None:
+        self.query_one("#sessions-search", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.action_reload()
+            return
+        try:
+            hits = reader.search(self.sessions, text, limit=200)
+        except UsageError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        table = self.table
+        self._reset(HIT_COLUMNS)
+        for hit in hits:
+            key = f"{hit['session']}#{hit['seq']}"
+            self.paths[key] = self.sessions / f"{hit['session']}.db"
+            when = datetime.fromtimestamp(hit["wall"]).strftime("%Y-%m-%d %H:%M:%S") if hit.get("wall") else "?"
+            table.add_row(Text("  " + hit["session"]), when, Text(f"#{hit['seq']}", justify="right"),
+                          hit.get("sender") or "", Text(" ".join(str(hit["snippet"]).split())), key=key)
+        found = f"{len(hits)} message{'s' * (len(hits) != 1)} matching {text!r}"
+        self._title(found + ("" if hits else " · esc shows every session"))
+        table.focus()
+
+    def on_key(self, event: Any) -> None:
+        search = self.query_one("#sessions-search", Input)
+        if event.key == "escape" and search.has_focus:
+            event.stop()
+            self.action_reload()
+            self.table.focus()
+
+    # opening -----------------------------------------------------------------
+    def action_open(self) -> None:
+        path = self.selected
+        if path is None:
+            self.notify("no recording to replay", severity="warning")
+            return
+        self.app.open_replay(path)  # type: ignore[attr-defined]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

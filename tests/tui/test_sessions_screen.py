@@ -1,0 +1,100 @@
+"""F8: every recording newest first, the live one marked; / searches their messages; Enter opens a replay."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mads.kernel import MAD, Config, Ecosystem, tool
+from mads.kernel.journal import record_session
+from madtui.app import MadApp
+from madtui.host import HostOptions
+from madtui.screens.sessions import SessionsScreen
+from tests.tui.test_resources_screen import until
+
+
+class Parrot(MAD):
+    """Says what it is told."""
+
+    @tool
+    async def say(self, text: str) -> str:
+        """Repeat the text."""
+        return text
+
+
+async def recording(root: Path, text: str) -> Path:
+    """A real recorded session in root/sessions in which @human has Parrot say the text."""
+    eco = Ecosystem(Config(home=root / "home", include_package=False, environ={}, sample_interval=0), mads=[Parrot])
+    with record_session(eco, root / "sessions", argv=["mad", "send"], command="send") as rec:
+        async with eco:
+            await eco.send(f"@Parrot say text={text}")
+    assert rec is not None
+    return rec.path
+
+
+def app_over(root: Path, live: Path) -> MadApp:
+    return MadApp(HostOptions(journal=live, home=root / "home", sessions=root / "sessions"), start_host=False)
+
+
+def screen_of(app: MadApp) -> SessionsScreen:
+    assert isinstance(app.screen, SessionsScreen), app.screen
+    return app.screen
+
+
+def row_keys(screen: SessionsScreen) -> list[str]:
+    return [row.key.value for row in screen.table.ordered_rows if row.key.value is not None]
+
+
+async def test_f8_lists_every_recording_newest_first_and_enter_replays_the_selected_one(tmp_path: Path) -> None:
+    older = await recording(tmp_path, "wombat")
+    newer = await recording(tmp_path, "platypus")
+    app = app_over(tmp_path, live=newer)
+    opened: list[Path] = []
+    app.open_replay = opened.append  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("f8")
+        screen = screen_of(app)
+        await until(pilot, lambda: screen.table.row_count == 2, "both recordings listed")
+        assert row_keys(screen) == [newer.stem, older.stem]
+        first = screen.table.get_row_at(0)
+        assert str(first[0]) == f"● {newer.stem}" and first[1] == "send"  # the live one is marked
+        assert str(screen.table.get_row_at(1)[0]) == f"  {older.stem}"
+        await pilot.press("down", "enter")
+        assert opened == [older]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SessionsScreen)
+
+
+async def test_slash_searches_the_messages_of_every_session_and_esc_lists_them_all_again(tmp_path: Path) -> None:
+    older = await recording(tmp_path, "wombat")
+    await recording(tmp_path, "platypus")
+    app = app_over(tmp_path, live=tmp_path / "sessions" / "not-yet.db")
+    opened: list[Path] = []
+    app.open_replay = opened.append  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("f8")
+        screen = screen_of(app)
+        await until(pilot, lambda: screen.table.row_count == 2, "both recordings listed")
+        await pilot.press("slash", *"wombat", "enter")
+        await until(pilot, lambda: screen.table.row_count >= 1 and "event" in
+                    [str(c.label) for c in screen.table.columns.values()], "the search hits")
+        hits = [screen.table.get_row_at(i) for i in range(screen.table.row_count)]
+        assert {str(row[0]).strip() for row in hits} == {older.stem}
+        assert all("[wombat]" in str(row[4]) for row in hits)
+        await pilot.press("enter")
+        assert opened == [older]
+        await pilot.press("slash", "escape")
+        await until(pilot, lambda: screen.table.row_count == 2 and "events" in
+                    [str(c.label) for c in screen.table.columns.values()], "every recording again")
+
+
+async def test_without_a_terminal_to_hand_over_replay_says_what_to_run(tmp_path: Path) -> None:
+    path = await recording(tmp_path, "wombat")
+    app = app_over(tmp_path, live=path)
+    notices: list[str] = []
+    app.notify = lambda message, **kwargs: notices.append(message)  # type: ignore[method-assign,assignment,misc]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("f8")
+        screen = screen_of(app)
+        await until(pilot, lambda: screen.table.row_count == 1, "the recording listed")
+        await pilot.press("enter")
+        assert notices == [f"this terminal cannot be handed over; run: mad replay {path.stem}"]
