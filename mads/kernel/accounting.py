@@ -1,13 +1,14 @@
 """Exact CPU time per MAD in one event loop: a coroutine is driven step by step and each step is timed.
 
 Every `send()`/`throw()` into a handler coroutine runs nothing but that coroutine, so the
-thread CPU time read around it belongs to the MAD that owns the handler.
+thread CPU time read around it belongs to the MAD that owns the handler. A watchdog
+thread names the step that holds the loop too long.
 """
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -112,3 +113,34 @@ class Metered:
 
 def metered(coro: Coroutine[Any, Any, T], account: Account, tracker: StepTracker, handler: str) -> Metered:
     return Metered(coro, account, tracker, handler)
+
+
+class Watchdog:
+    """A thread that notices a handler step holding the event loop for longer than the threshold."""
+
+    def __init__(self, tracker: StepTracker, threshold: float, report: Callable[[str, str, float], None]) -> None:
+        self.tracker = tracker
+        self.threshold = threshold
+        self.report = report
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mad-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        interval = min(0.1, self.threshold / 5)
+        while not self._stop.wait(interval):
+            step = self.tracker.current
+            if step is None or step.reported:
+                continue
+            held = time.perf_counter() - step.started
+            if held > self.threshold:
+                step.reported = True
+                self.report(step.mad, step.handler, held)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
-from .accounting import StepTracker
+from .accounting import StepTracker, Watchdog
 from .bus import Bus, InMemoryBus
 from .cognition.engine import ThoughtEngine
 from .config import Config
@@ -31,7 +31,7 @@ from .reload import Reloader, watch
 from .resources import Sampler
 from .message import Message
 from .schema import coerce, validate
-from .supervisor import MADRunner, MADState, Watchdog, one_line
+from .supervisor import MADRunner, MADState, one_line
 
 log = logging.getLogger("mads.kernel")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import threading
 import time
 import traceback
 from collections import deque
@@ -433,33 +432,3 @@ class MADRunner:
             "last_active": self.last_active,
         }
 
-
-class Watchdog:
-    """A thread that notices a handler step holding the event loop for longer than the threshold."""
-
-    def __init__(self, tracker: StepTracker, threshold: float, report: Callable[[str, str, float], None]) -> None:
-        self.tracker = tracker
-        self.threshold = threshold
-        self.report = report
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="mad-watchdog", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-
-    def _run(self) -> None:
-        interval = min(0.1, self.threshold / 5)
-        while not self._stop.wait(interval):
-            step = self.tracker.current
-            if step is None or step.reported:
-                continue
-            held = time.perf_counter() - step.started
-            if held > self.threshold:
-                step.reported = True
-                self.report(step.mad, step.handler, held)

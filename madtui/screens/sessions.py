@@ -9,6 +9,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
@@ -29,6 +30,15 @@ def summary_row(summary: reader.SessionSummary, live: bool) -> list[Any]:
     return [name, summary.command or "?", started, Text(f"{summary.duration_s:.1f} s", justify="right"),
             Text(f"{summary.events:,}", justify="right"), errors, ",".join(summary.mads),
             Text(size_text(summary.size), justify="right")]
+
+
+class SessionsListed(Message):
+    """The listing worker summarised the recordings (newest first); `skipped` files were not journals."""
+
+    def __init__(self, rows: list[tuple[Path, reader.SessionSummary]], skipped: int) -> None:
+        super().__init__()
+        self.rows = rows
+        self.skipped = skipped
 
 
 class SessionsScreen(Screen[None]):
@@ -99,9 +109,10 @@ class SessionsScreen(Screen[None]):
                 rows.append((path, reader.summarize(path)))
             except UsageError:
                 skipped += 1
-        self.app.call_from_thread(self._show_sessions, rows, skipped)
+        self.post_message(SessionsListed(rows, skipped))
 
-    def _show_sessions(self, rows: list[tuple[Path, reader.SessionSummary]], skipped: int) -> None:
+    def on_sessions_listed(self, event: SessionsListed) -> None:
+        rows, skipped = event.rows, event.skipped
         table = self.table
         self._reset(COLUMNS)
         for path, summary in rows:
