@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from mads.kernel import MAD, Config, Ecosystem, tool
 from mads.kernel.journal import record_session
