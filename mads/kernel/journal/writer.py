@@ -105,10 +105,12 @@ class JournalWriter:
             self._control.append(_STOP)
             self._wake.set()
             self._thread.join(timeout=10)
+        if self._thread.is_alive():  # stuck past the join: leave its connection to it
+            return
         try:
             self._conn.execute("PRAGMA busy_timeout=0")
             self._conn.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.Error:
+        except sqlite3.Error:  # someone still reads it: it stays in WAL, as sound
             pass
         self._conn.close()
 
