@@ -48,7 +48,8 @@ def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: boo
     path = reader.resolve(session, sessions_dir)
     result = asyncio.run(run_again(path, sessions=sessions_dir, mad_path=list(mad_path) or None, live_llm=live_llm))
     if not as_json:
-        click.echo(f"re-ran {result.inputs} inputs of {path.stem}; recorded as {result.journal.stem}", err=True)
+        inputs = f"{result.inputs} input{'s' * (result.inputs != 1)}"
+        click.echo(f"re-ran {inputs} of {path.stem}; recorded as {result.journal.stem}", err=True)
     _finish(result.report, as_json, {"rerun": {"journal": str(result.journal), "inputs": result.inputs,
                                                "llm_prompt_mismatches": result.llm_mismatches}})
 

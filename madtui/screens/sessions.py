@@ -1,6 +1,11 @@
-"""The sessions screen: every recording, newest first; search their messages; open one in replay."""
+"""The sessions screen: every recording, newest first; search their messages; replay one, or re-run it
+against the current code and see what the change did to behaviour."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from mads.kernel.errors import UsageError
 from mads.kernel.journal import reader
 
+from ..diff import render
 from ..widgets.resource_table import size_text
 
 COLUMNS = ("session", "command", "started", "duration", "events", "errors", "MADs", "size")
@@ -41,6 +47,21 @@ class SessionsListed(Message):
         self.skipped = skipped
 
 
+class RerunFinished(Message):
+    """The re-run worker is done: the report (as `mad rerun --json` prints it) or a one-line error."""
+
+    def __init__(self, source: Path, report: dict[str, Any] | None, error: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.report = report
+        self.error = error
+
+
+def rerun_command(path: Path, sessions: Path) -> list[str]:
+    """`mad rerun` of a recording, in its own process: the re-run ecosystem never shares the workbench's."""
+    return [sys.executable, "-m", "madtui", "rerun", str(path), "--json", "--sessions", str(sessions)]
+
+
 class SessionsScreen(Screen[None]):
     """The recordings in the sessions folder; Enter replays the selected one, / searches every message."""
 
@@ -49,6 +70,7 @@ class SessionsScreen(Screen[None]):
         Binding("f8", "back", "Back", show=False),
         Binding("enter", "open", "Replay", show=True),
         Binding("slash", "search", "Search"),
+        Binding("R,shift+r", "rerun", "Re-run"),
         Binding("r", "reload", "Refresh"),
     ]
 
@@ -58,6 +80,10 @@ class SessionsScreen(Screen[None]):
         self.live = live
         """The journal of the running ecosystem: marked, and replayed as far as it is written."""
         self.paths: dict[str, Path] = {}
+        self.rerunning: Path | None = None
+        """The recording being re-run, if any."""
+        self.select_after: str | None = None
+        """The session to put the cursor on when the list is next shown (a re-run's own recording)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="sessions-title")
@@ -65,6 +91,7 @@ class SessionsScreen(Screen[None]):
                     id="sessions-search")
         yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="sessions-hint")
+        yield Static(id="sessions-report")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -118,10 +145,13 @@ class SessionsScreen(Screen[None]):
         for path, summary in rows:
             self.paths[summary.id] = path
             table.add_row(*summary_row(summary, self._is_live(path)), key=summary.id)
+        if self.select_after is not None and self.select_after in self.paths:
+            table.move_cursor(row=table.get_row_index(self.select_after), animate=False)
+            self.select_after = None
         note = f" · {skipped} unreadable file{'s' * (skipped != 1)} skipped" if skipped else ""
         self._title(f"{len(rows)} recording{'s' * (len(rows) != 1)}, newest first{note}")
         self.query_one("#sessions-hint", Static).update(
-            "Enter replays the selected recording (ctrl+q in the replay comes back here) · / searches"
+            "Enter replays the selected recording · R re-runs it on the current code · / searches"
             if rows else "no recordings yet: every session of mad tui, send, call, run and mcp lands here")
 
     def _is_live(self, path: Path) -> bool:
@@ -167,6 +197,53 @@ class SessionsScreen(Screen[None]):
             self.notify("no recording to replay", severity="warning")
             return
         self.app.open_replay(path)  # type: ignore[attr-defined]
+
+    # re-running ------------------------------------------------------------------
+    def action_rerun(self) -> None:
+        path = self.selected
+        if path is None:
+            self.notify("no recording to re-run", severity="warning")
+            return
+        if self.rerunning is not None:
+            self.notify(f"already re-running {self.rerunning.stem}", severity="warning")
+            return
+        self.rerunning = path
+        self.query_one("#sessions-report", Static).update(
+            f"re-running {path.stem} against the current code (its inputs, its LLM answers)…")
+        self.run_again(path)
+
+    @work(thread=True, exclusive=True, group="rerun")
+    def run_again(self, path: Path) -> None:
+        """Run `mad rerun --json` on the recording; the report comes back as a message."""
+        try:
+            done = subprocess.run(rerun_command(path, self.sessions), capture_output=True, text=True,
+                                  timeout=900, env=dict(os.environ), check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            self.post_message(RerunFinished(path, None, f"{type(exc).__name__}: {exc}"))
+            return
+        if done.returncode in (0, 1):
+            try:
+                self.post_message(RerunFinished(path, json.loads(done.stdout)))
+                return
+            except ValueError:
+                pass
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"mad rerun exited {done.returncode}"
+        self.post_message(RerunFinished(path, None, reason.removeprefix("mad: error: ")))
+
+    def on_rerun_finished(self, event: RerunFinished) -> None:
+        self.rerunning = None
+        report_line = self.query_one("#sessions-report", Static)
+        if event.report is None:
+            report_line.update(Text(f"re-run of {event.source.stem} failed: {event.error}", style="red"))
+            self.notify(f"re-run failed: {event.error}", severity="error")
+            return
+        report = event.report
+        report_line.update(Text(render(report), style="" if report["same"] else "yellow"))
+        verdict = "same behaviour" if report["same"] else f"behaviour differs: {', '.join(report['diverged'])}"
+        self.notify(f"{event.source.stem}: {verdict}", severity="information" if report["same"] else "warning")
+        self.select_after = report["b"]["session"]  # Enter replays what the new code did
+        self.action_reload()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()

@@ -97,3 +97,72 @@ async def test_without_a_terminal_to_hand_over_replay_says_what_to_run(tmp_path:
         await until(pilot, lambda: screen.table.row_count == 1, "the recording listed")
         await pilot.press("enter")
         assert notices == [f"this terminal cannot be handed over; run: mad replay {path.stem}"]
+
+
+PARROT_V1 = '''\
+from mads.kernel import MAD, tool
+
+
+class Echo(MAD):
+    """Says what it is told."""
+
+    @tool
+    async def say(self, text: str) -> str:
+        """Repeat the text."""
+        return text
+'''
+
+
+async def folder_recording(root: Path, text: str) -> Path:
+    """A recording of a MAD loaded from a MAD_PATH folder, so a re-run in another process finds its code."""
+    folder = root / "mads"
+    folder.mkdir(exist_ok=True)
+    (folder / "echo.py").write_text(PARROT_V1)
+    eco = Ecosystem(Config(home=root / "home", include_package=False, mad_path=[folder], environ={},
+                           sample_interval=0))
+    with record_session(eco, root / "sessions", argv=["mad", "send"], command="send") as rec:
+        async with eco:
+            await eco.send(f"@Echo say text={text}")
+    assert rec is not None
+    return rec.path
+
+
+async def test_shift_r_reruns_the_selected_recording_on_the_current_code_and_selects_the_new_one(
+        tmp_path: Path) -> None:
+    source = await folder_recording(tmp_path, "wombat")
+    (tmp_path / "mads" / "echo.py").write_text(PARROT_V1.replace("return text", "return text.upper()"))
+    app = app_over(tmp_path, live=tmp_path / "sessions" / "not-yet.db")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f8")
+        screen = screen_of(app)
+        await until(pilot, lambda: screen.table.row_count == 1, "the recording listed")
+        await pilot.press("R")
+        await until(pilot, lambda: screen.rerunning is None and screen.table.row_count == 2,
+                    "the re-run reported and recorded", timeout=120)
+        report = str(screen.query_one("#sessions-report").content)
+        assert "echo       DIFFERS at its event" in report and "behaviour differs: echo" in report, report
+        assert "WOMBAT" in report
+        rerun = screen.selected
+        assert rerun is not None and rerun != source and rerun.parent == source.parent  # the new recording
+        opened: list[Path] = []
+        app.open_replay = opened.append  # type: ignore[method-assign]
+        await pilot.press("enter")
+        assert opened == [rerun]
+
+
+async def test_a_rerun_that_cannot_run_says_why_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sessions").mkdir()
+    (tmp_path / "sessions" / "20260101T000000.000Z-000000.db").write_text("not a journal\n" * 50)
+    await recording(tmp_path, "wombat")
+    app = app_over(tmp_path, live=tmp_path / "sessions" / "not-yet.db")
+    notices: list[str] = []
+    app.notify = lambda message, **kwargs: notices.append(message)  # type: ignore[method-assign,assignment,misc]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f8")
+        screen = screen_of(app)
+        await until(pilot, lambda: screen.table.row_count == 1, "the journal listed, the other file skipped")
+        assert "1 unreadable file skipped" in str(screen.query_one("#sessions-title").content)
+        screen.paths[row_keys(screen)[0]] = tmp_path / "sessions" / "20260101T000000.000Z-000000.db"
+        await pilot.press("R")
+        await until(pilot, lambda: screen.rerunning is None and bool(notices), "the failure", timeout=60)
+        assert notices[-1].startswith("re-run failed: ") and "\n" not in notices[-1]
