@@ -16,7 +16,7 @@ from mads.kernel import HUMAN, Config, Ecosystem, Message
 from mads.kernel.journal import record_session
 
 from . import bus
-from .bus import SINKS, Tally
+from .bus import SINKS, Tally, queue_throughput
 from .harness import Sample, figure
 
 _perf = time.perf_counter
@@ -71,3 +71,15 @@ async def recording_overhead(n: int) -> Sample:
     baseline = await seconds_per_message(n, record=False)
     value = await seconds_per_message(n, record=True)
     return Sample(value * 1e6, baseline * 1e6)
+
+
+@figure("bus_throughput_recorded", unit="messages/s", goal="value >= 100000", n=20_000, quick_n=5_000)
+async def bus_throughput_recorded(n: int) -> Sample:
+    """Deliveries/s to three sink MADs with the session journal recording, as a user runs it (flush included).
+
+    The architecture's "bus with recording on" figure; baseline: the same fan-out through raw
+    asyncio.Queues, as for bus_throughput.
+    """
+    baseline = await queue_throughput(n, len(SINKS))
+    seconds = await seconds_per_message(n, record=True)
+    return Sample(len(SINKS) / seconds, baseline)

@@ -9,7 +9,7 @@ from benchmarks import Registry, Sample, Settings, load_figures, measure, run_fi
 from benchmarks.cli import main
 from benchmarks.harness import Target, percentile
 
-NAMES = ["bus_throughput", "bus_delivery_p99", "dtr_route_p50", "recording_overhead"]
+NAMES = ["bus_throughput", "bus_delivery_p99", "dtr_route_p50", "recording_overhead", "bus_throughput_recorded"]
 """The in-process figures; gateway_roundtrip spawns servers, so it has its own one-round test."""
 
 
