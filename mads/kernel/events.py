@@ -62,22 +62,27 @@ def _stdlib_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def _orjson(value: Any) -> str | None:
+    """The value as orjson writes it, or None where orjson refuses it."""
+    try:
+        return _dumps(value, default=str).decode()
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        try:  # keys that are not strings need orjson's slower option
+            return _dumps(value, default=str, option=_NON_STR_KEYS).decode()
+        except TypeError:
+            return None
+
+
 def to_json(value: Any) -> str:
     """Compact JSON of a value, non-ASCII kept, anything else as its str (the journal's encoding).
 
     orjson writes it (every event is serialised once, on the emitting thread, so its speed is the
-    journal's); a dict with keys that are not strings takes orjson's slower option, and what
-    orjson refuses (integers beyond 64 bits, lone surrogates, very deep nesting) the standard
-    library writes, escaping every non-ASCII character (so a lone surrogate still makes valid
-    UTF-8 for SQLite).
+    journal's); what orjson refuses (integers beyond 64 bits, lone surrogates, very deep nesting)
+    the standard library writes, escaping every non-ASCII character (so a lone surrogate still
+    makes valid UTF-8 for SQLite).
     """
-    try:
-        return _dumps(value, default=str).decode()
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        try:
-            return _dumps(value, default=str, option=_NON_STR_KEYS).decode()
-        except TypeError:
-            return _stdlib_json(value)
+    text = _orjson(value)
+    return text if text is not None else _stdlib_json(value)
 
 
 def _may_name_a_secret(text: str) -> bool:
@@ -115,9 +120,7 @@ class Redactor:
                 self._values.add(value)
                 ordered = sorted(self._values, key=len, reverse=True)
                 self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-                # as orjson and as the standard library write them, whichever wrote the payload
-                self._encoded = tuple(dict.fromkeys(
-                    form for v in ordered for form in (to_json(v)[1:-1], _stdlib_json(v)[1:-1])))
+                self._encoded = tuple(to_json(v)[1:-1] for v in ordered)
 
     def add_environment(self, environ: dict[str, str]) -> None:
         """Remember the values of environment variables whose names look like keys or tokens."""
@@ -151,9 +154,8 @@ class Redactor:
         JSON-escaped form, and a secret-looking key holds one of the secret words. `names=False`
         says the caller knows no key of the payload looks secret, so only values are looked for.
         """
-        try:
-            text = to_json(payload)
-        except (TypeError, ValueError, RecursionError):
+        text = _orjson(payload)
+        if text is None:  # the standard library's text escapes names, so the scan could miss one
             return self.value(payload), None
         encoded = self._encoded
         if (names and _may_name_a_secret(text)) or (encoded and any(secret in text for secret in encoded)):

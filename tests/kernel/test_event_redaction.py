@@ -156,3 +156,13 @@ def test_a_message_event_is_recorded_exactly_as_the_general_path_records_it(cont
     for secret in secrets:
         if len(secret) >= 4:  # shorter values are not taken as secrets (they would redact everyday words)
             assert secret not in to_json(got.payload)
+
+
+def test_a_payload_orjson_refuses_is_still_redacted_by_name_and_by_value() -> None:
+    """A big integer sends the payload to the standard library, whose text escapes non-ASCII names;
+    redaction must not depend on that text."""
+    redactor = _redactor(["s3cr3t-value"])
+    clean, text = redactor.payload({"\u212aey": "hunter22", "n": 2 ** 70})
+    assert text is None and clean == {"\u212aey": REDACTED, "n": 2 ** 70}
+    clean, text = redactor.payload({"note": "s3cr3t-value", "n": 2 ** 70})
+    assert text is None and clean == {"note": REDACTED, "n": 2 ** 70}

@@ -6,9 +6,9 @@ A batch is committed when it holds 1,000 events or its first event is 50 ms old,
 The emitting thread only appends a tuple of plain values (the payload already JSON). The
 writer thread commits a batch of events as ONE multi-row INSERT in autocommit mode (the
 full-text index follows by trigger), so SQLite does the whole batch in one call without
-the GIL. That matters more than SQLite's own speed: each time the writer thread gives the
-GIL up it may wait a switch interval (5 ms) to get it back from a busy event loop, so a
-batch that took five statements spent most of its time waiting and fell behind.
+the GIL. Why one: each statement gives the GIL up, and getting it back from a busy event
+loop can take a switch interval (5 ms); with a statement per table and per transaction
+step the writer would spend its time waiting and fall behind.
 """
 from __future__ import annotations
 
