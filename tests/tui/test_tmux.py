@@ -104,3 +104,26 @@ def test_a_new_user_writes_a_file_from_the_composer_and_quits_cleanly(terminal: 
     # a clean session is one file: no empty stderr log, no -wal/-shm (reading it above added none)
     assert [p.name for p in (terminal.folder / "sessions").iterdir()] == [journal.name]
     assert mad_mcp_children(terminal.folder) == []
+
+
+@pytest.mark.parametrize("terminal", [(80, 24)], indirect=True, ids=["80x24"])
+def test_f8_hands_the_terminal_to_a_replay_and_takes_it_back(terminal: Terminal) -> None:
+    terminal.wait_for(lambda s: " · running · " in s, "the ecosystem running")
+    terminal.type("@Horace write_file path=a.txt content=hi")
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "✓ horace_write_file" in s, "the result line in Horace's pane")
+    terminal.press("F8")
+    terminal.wait_for(lambda s: "sessions · " in s and "● " in s, "the live recording listed")
+    terminal.press("Enter")
+    terminal.wait_for(lambda s: "paused 1x" in s and "event 1/" in s, "mad replay at its first event")
+    terminal.press(".")
+    terminal.wait_for(lambda s: "event 2/" in s, "the replay stepping")
+    terminal.press("C-q")
+    terminal.wait_for(lambda s: "sessions · " in s and "paused 1x" not in s, "the workbench back")
+    terminal.press("Escape")
+    terminal.wait_for(lambda s: "╭─ horace " in s or "╭─ dewey " in s, "the panes again")
+    terminal.press("C-q")
+    exit_file = terminal.folder / "exit.txt"
+    wait_until(lambda: exit_file.exists() and exit_file.read_text().endswith("\n"), what="mad tui exited")
+    assert exit_file.read_text().strip() == "EXIT:0"
+    assert mad_mcp_children(terminal.folder) == []
