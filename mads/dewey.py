@@ -290,7 +290,8 @@ class Dewey(MAD):
                 raise ToolError(f"message {n} of the export lacks id, sender, content or created: {path}")
             if m.get("conversation", conv["id"]) != conv["id"]:
                 raise ToolError(f"message {n} belongs to another conversation: {path}")
-            tags = m.get("tags") if isinstance(m.get("tags"), list) else []
+            given = m.get("tags")
+            tags = given if isinstance(given, list) else []
             out.append({"id": m["id"], "sender": m["sender"], "content": m["content"],
                         "tags": [str(t) for t in tags], "created": float(m["created"])})
         return clean, out

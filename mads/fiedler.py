@@ -121,7 +121,7 @@ class Fiedler(MAD):
 
     def _record(self, mad: str, model: str, tokens_in: int, tokens_out: int, cost: float,
                 latency_ms: float, error: str | None) -> None:
-        self.ctx.state["calls"].insert({
+        self.ctx.state.table("calls").insert({
             "time": time.time(), "mad": mad, "model": model, "input_tokens": tokens_in,
             "output_tokens": tokens_out, "cost": cost, "latency_ms": latency_ms,
             "ok": int(error is None), "error": error,
@@ -145,7 +145,7 @@ class Fiedler(MAD):
         cleaned = list(dict.fromkeys(m.strip() for m in models if m.strip()))
         if not cleaned:
             raise ToolError("give at least one model name")
-        self.ctx.state["settings"].upsert({"key": "models", "value": json.dumps(cleaned)}, pk="key")
+        self.ctx.state.table("settings").upsert({"key": "models", "value": json.dumps(cleaned)}, pk="key")
         return {"models": cleaned, "default": cleaned[0]}
 
     @tool
@@ -199,7 +199,8 @@ class Fiedler(MAD):
 
         `since` is epoch seconds or an ISO 8601 time.
         """
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[Any] = []
         if mad:
             where.append("mad = ?")
             params.append(mad.lower().lstrip("@"))

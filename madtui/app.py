@@ -22,6 +22,7 @@ from .screens.main import MainScreen
 from .screens.resources import ResourcesScreen
 from .timeline import JournalTail, Timeline
 from .widgets.composer import Composer
+from .widgets.status_bar import StatusBar
 
 TAIL_INTERVAL = 0.05
 
@@ -152,8 +153,8 @@ class MadApp(App[int]):
     def refresh_status(self) -> None:
         if self.main.is_mounted:
             host_state = self.host.state if self.start_host else "recorded"
-            self.main.query_one("#status").show(self.timeline, host_state, self.host.last_error,
-                                                self.host.restarts)
+            self.main.query_one("#status", StatusBar).show(self.timeline, host_state, self.host.last_error,
+                                                           self.host.restarts)
 
     # the composer ----------------------------------------------------------------
     def on_composer_sent(self, event: Composer.Sent) -> None:

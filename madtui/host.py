@@ -15,11 +15,14 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psutil
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+
+if TYPE_CHECKING:
+    from mcp.shared.dispatcher import ProgressFnT
 
 ProgressCallback = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -109,7 +112,7 @@ class Host:
         client = self._client
         if client is None or not self._ready.is_set():
             raise HostUnavailable(f"the ecosystem is {self.state}")
-        result = await client.call_tool(name, arguments or {}, progress_callback=progress)
+        result = await client.call_tool(name, arguments or {}, progress_callback=cast("ProgressFnT | None", progress))
         text = "".join(getattr(block, "text", "") for block in result.content)
         if result.is_error:
             raise ToolCallError(text.strip().splitlines()[0] if text.strip() else f"{name} failed")
@@ -178,7 +181,7 @@ class Host:
                 self._client = None
 
     async def _watch(self) -> str:
-        waits = {asyncio.ensure_future(self._stop.wait()): "stopped",
+        waits: dict[asyncio.Future[Any], str] = {asyncio.ensure_future(self._stop.wait()): "stopped",
                  asyncio.ensure_future(self._restart_now.wait()): "restart"}
         if self.pid is not None:
             waits[asyncio.ensure_future(asyncio.to_thread(_wait_pid, self.pid))] = "died"

@@ -12,12 +12,13 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mads.kernel import Config, Ecosystem, ListSink, MadError, UsageError
+from mads.kernel.events import Event
 from mads.kernel.journal import reader, record_session, snapshot
 
 from .diff import _ULID, compare
@@ -108,7 +109,7 @@ class IdMap:
         return json.loads(text)
 
 
-def _outcome_ids(events: list[dict[str, Any]]) -> list[str]:
+def _outcome_ids(events: Sequence[dict[str, Any] | Event]) -> list[str]:
     """Ids a tool result or message data carried, in order: what later inputs may refer to."""
     found: list[str] = []
     for event in events:

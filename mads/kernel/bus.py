@@ -248,10 +248,10 @@ class InMemoryBus(Bus):
                     if name != message.sender:
                         await box.put(Observation(message, snapshot))
             for name, addressed in targets:
-                box = mailboxes.get(name)
-                if box is None:
+                target = mailboxes.get(name)
+                if target is None:
                     continue
-                await box.put(Delivery(message, addressed))
+                await target.put(Delivery(message, addressed))
                 recipients.append(name)
         self.delivered += len(recipients)
         return recipients

@@ -90,7 +90,7 @@ class MADContext:
         reported without stopping the MAD, and it is cancelled when the instance goes (restart,
         reload, stop). Use it instead of asyncio.create_task, whose tasks outlive a reload."""
         runner = self._eco.runners[self.name]
-        return runner.spawn(coro, name or getattr(coro, "__name__", "background"))
+        return runner.spawn(coro, name or str(getattr(coro, "__name__", "background")))
 
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         """Report progress of the running tool to its caller (an MCP client's progress bar), if it asked."""

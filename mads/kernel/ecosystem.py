@@ -398,7 +398,7 @@ class Ecosystem:
     def directory(self) -> list[dict[str, Any]]:
         """Every participant with its liveness: HEALTHY, STALE or DISCONNECTED."""
         now = time.time()
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name, runner in self.runners.items():
             if runner.state in (MADState.RUNNING, MADState.PAUSED):
                 liveness = "STALE" if len(runner.mailbox) >= runner.mailbox.maxsize else "HEALTHY"

@@ -92,13 +92,14 @@ def parse_pairs(tokens: list[str]) -> dict[str, Any]:
     """`key=value` (a string to coerce) and `key:=JSON` (typed as given) tokens, as in httpie."""
     args: dict[str, Any] = {}
     for token in tokens:
-        key, sep, value = token.partition("=")
+        key, sep, text = token.partition("=")
+        value: Any = text
         if not sep:
             raise ValueError(f"expected key=value, got {token!r}")
         if key.endswith(":"):
             key = key[:-1]
             try:
-                value = RawJSON(json.loads(value))
+                value = RawJSON(json.loads(text))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{key}:= needs JSON: {exc.msg}") from None
         if not _KEY.match(key):

@@ -24,7 +24,7 @@ class ReplayScreen(MainScreen):
         yield PaneDeck(id="deck")
         yield Footer()
 
-    def on_mount(self, event: events.Mount) -> None:
+    def on_mount(self, event: events.Mount) -> None:  # type: ignore[override]  # (takes the event to stop it)
         event.prevent_default()  # the main screen's own handler focuses the composer, which is not here
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -97,7 +97,7 @@ class ChoiceField(FieldWidget):
         """Keep what the old variant held and show the new one."""
         if event.select is not self.select:
             return
-        index = None if event.value is Select.NULL else int(event.value)  # type: ignore[arg-type]
+        index = None if event.value is Select.NULL else int(str(event.value))
         if index == self.index:
             return
         current = self.variant_field()

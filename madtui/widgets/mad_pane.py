@@ -40,6 +40,6 @@ class MadPane(Vertical, can_focus=False):
     def update_view(self) -> None:
         """Show the view's latest figures and lines."""
         self.query_one(PaneHeader).show(self.view, self.number)
-        self.traffic.refresh_lines()
+        self.traffic.take_in_lines()
         count = len(self.view.lines)
         self.border_subtitle = f"{count} line" if count == 1 else f"{count} lines"

@@ -63,7 +63,7 @@ class TrafficView(ScrollView, can_focus=True):
         self._taken_upto = -1
         """The seq of the last source line taken in; lines are found by seq, so the source may be cut."""
 
-    def refresh_lines(self) -> None:
+    def take_in_lines(self) -> None:
         """Take in lines added to the source since the last call, and let go of lines it no longer holds.
 
         The source is trimmed at its start past MAX_LINES, and cut back at its end when replay steps back.
@@ -95,7 +95,7 @@ class TrafficView(ScrollView, can_focus=True):
     def watch_show_logs(self) -> None:
         self._visible = []
         self._taken_upto = -1
-        self.refresh_lines()
+        self.take_in_lines()
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_y) + y

@@ -465,16 +465,16 @@ async def test_a_traffic_view_lets_go_of_lines_cut_from_either_end_of_its_source
     app = TrafficOnly(lines)
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(TrafficView)
-        view.refresh_lines()
+        view.take_in_lines()
         assert len(view._visible) == 32 and view._visible[-1].seq == 39  # log lines hidden
         del lines[20:]  # replay stepped back to seq 20
-        view.refresh_lines()
+        view.take_in_lines()
         assert view._visible[-1].seq == 19 and len(view._visible) == 16
         lines.extend(Line(seq, START, "out", f"again {seq}") for seq in range(21, 24))
-        view.refresh_lines()
+        view.take_in_lines()
         assert [line.text for line in view._visible[-3:]] == ["again 21", "again 22", "again 23"]
         del lines[:10]  # trimmed at the start past MAX_LINES
-        view.refresh_lines()
+        view.take_in_lines()
         assert view._visible[0].seq == 11 and view._visible[-1].seq == 23
         await pilot.pause()
 

@@ -28,12 +28,12 @@ async def test_a_burst_of_more_lines_than_fit_shows_the_last_one() -> None:
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(TrafficView)
         lines.extend(_lines(0, 100))
-        view.refresh_lines()
+        view.take_in_lines()
         await pilot.pause()
         assert view.scroll_y == view.max_scroll_y > 0
         assert view.render_line(view.scrollable_content_region.height - 1).text.startswith("→ line 99 ")
         lines.extend(_lines(100, 50))
-        view.refresh_lines()
+        view.take_in_lines()
         await pilot.pause()
         assert view.scroll_y == view.max_scroll_y > 0
         assert view.render_line(view.scrollable_content_region.height - 1).text.startswith("→ line 149 ")
@@ -44,11 +44,11 @@ async def test_a_pane_scrolled_away_from_the_end_stays_where_it_is() -> None:
     app = OneView(lines)
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(TrafficView)
-        view.refresh_lines()
+        view.take_in_lines()
         await pilot.pause()
         view.scroll_to(y=10, animate=False, immediate=True)
         lines.extend(_lines(100, 50))
-        view.refresh_lines()
+        view.take_in_lines()
         await pilot.pause()
         assert view.scroll_y == 10
 
@@ -59,7 +59,7 @@ async def test_long_lines_are_cropped_so_no_horizontal_scrollbar_appears() -> No
     async with app.run_test(size=(40, 10)) as pilot:
         view = app.query_one(TrafficView)
         lines.extend(_lines(0, 100))
-        view.refresh_lines()
+        view.take_in_lines()
         await pilot.pause()
         assert view.show_vertical_scrollbar and not view.show_horizontal_scrollbar
         assert view.render_line(0).cell_length == view.scrollable_content_region.width

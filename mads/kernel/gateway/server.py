@@ -56,8 +56,9 @@ class MadTool(Tool):
 
 
 def mad_tool(spec: ToolSpec) -> MadTool:
-    return MadTool(fn=_placeholder, name=spec.name, description=spec.description, parameters=spec.input_schema,
-                   fn_metadata=func_metadata(_placeholder, structured_output=False), is_async=True)
+    return MadTool(fn=_placeholder, name=spec.name, title=None, description=spec.description,
+                   parameters=spec.input_schema, fn_metadata=func_metadata(_placeholder, structured_output=False),
+                   is_async=True, context_kwarg=None, annotations=None)
 
 
 class Gateway(MCPServer):

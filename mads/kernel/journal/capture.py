@@ -12,7 +12,7 @@ import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..events import EventHub, current_mad
 
@@ -33,7 +33,7 @@ class EventLogHandler(logging.Handler):
             mad = current_mad.get()
             if mad is None and record.name.startswith("mads.") and record.name != "mads.kernel":
                 mad = record.name.split(".")[1]
-            payload: dict[str, object] = {
+            payload: dict[str, Any] = {
                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
             if record.exc_info:
                 payload["traceback"] = "".join(traceback.format_exception(*record.exc_info))

@@ -54,7 +54,7 @@ class JournalWriter:
                                  // len(_COLUMNS)))
         """Rows per INSERT statement: as many as SQLite takes parameters for."""
         self._events: deque[tuple[Any, ...]] = deque()
-        self._control: deque[tuple[Any, ...]] = deque()
+        self._control: deque[Any] = deque()
         """meta, module, flush and stop requests, taken before the events queued with them."""
         self._wake = threading.Event()
         self._written = 0
@@ -74,7 +74,7 @@ class JournalWriter:
             text = _json(event.payload)
         events = self._events
         events.append((event.wall, event.mono, event.kind, event.mad, event.conversation, event.correlation_id,
-                       self.code.get(event.mad), text))
+                       self.code.get(event.mad or ""), text))
         if len(events) >= BATCH_EVENTS and not self._wake.is_set():
             self._wake.set()
 
