@@ -148,3 +148,34 @@ def test_state_persists_across_processes(tmp_path: Path) -> None:
     assert conversation["id"] in listed.stdout
     sent = _mad_process(home, "send", "--conversation", conversation["id"], "@Dewey search query=ops")
     assert sent.returncode == 0, sent.stderr
+
+
+GREETER = '''\
+from mads.kernel import MAD, tool
+
+
+class Greeter(MAD):
+    """Greets."""
+
+    @tool
+    async def greet(self, name: str) -> str:
+        """Say hello."""
+        return f"hello {name}"
+'''
+
+
+def test_a_mads_folder_in_the_working_directory_does_not_hide_the_mads_package(tmp_path: Path) -> None:
+    """A project keeps its MADs in ./mads (the natural name); `python -m madtui` run there still finds the
+    kernel and the core MADs, and loads the project's MAD once, from MAD_PATH."""
+    (tmp_path / "mads").mkdir()
+    (tmp_path / "mads" / "greeter.py").write_text(GREETER)
+    env = {**os.environ, "MAD_HOME": str(tmp_path / "home"), "MAD_SESSIONS": str(tmp_path / "sessions"),
+           "MAD_PATH": "mads", "MAD_MASTER_KEY": "a" * 64}
+    done = subprocess.run([sys.executable, "-m", "madtui", "call", "greeter_greet", "name=ann"], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == "hello ann"
+    listed = subprocess.run([sys.executable, "-m", "madtui", "tools", "--json"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env, timeout=120)
+    names = [tool["name"] for tool in json.loads(listed.stdout)]
+    assert names.count("greeter_greet") == 1 and "horace_write_file" in names

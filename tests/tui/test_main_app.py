@@ -213,3 +213,24 @@ async def test_at_80x24_paging_and_numbered_zoom_reach_all_five_mads(make_app: M
         assert app.main.focused_mad() == "horace"
         await pilot.press("escape")
         assert composer(app).has_focus
+
+
+async def test_the_workbench_runs_in_a_project_that_keeps_its_mads_in_a_mads_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child starts in the user's working directory, whose ./mads must not hide the mads package."""
+    from tests.cli.test_cli import GREETER
+
+    project = tmp_path / "project"
+    (project / "mads").mkdir(parents=True)
+    (project / "mads" / "greeter.py").write_text(GREETER)
+    monkeypatch.chdir(project)
+    environ = {**os.environ, "MAD_MASTER_KEY": MASTER_KEY}
+    environ.pop("MAD_PATH", None)
+    app = MadApp(HostOptions(home=tmp_path / "home", sessions=tmp_path / "sessions", environ=environ,
+                             mad_path=[Path("mads").resolve()]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.host.state == "running" and "greeter" in app.main.deck.panes,
+                    "the ecosystem with the project's MAD", timeout=30)
+        assert await app.call("greeter_greet", {"name": "bo"}) == "hello bo"
+        assert sorted(app.main.deck.panes) == sorted([*CORE_MADS, "greeter"])
+        await pilot.press("ctrl+q")
