@@ -104,6 +104,8 @@ def parse_pairs(tokens: list[str]) -> dict[str, Any]:
                 raise ValueError(f"{key}:= needs JSON: {exc.msg}") from None
         if not _KEY.match(key):
             raise ValueError(f"bad argument name {key!r}")
+        if key in args:
+            raise ValueError(f"argument {key!r} is given twice")
         args[key] = value
     return args
 

@@ -62,6 +62,9 @@ def _call_arguments(pairs: tuple[str, ...], args_json: str | None) -> dict[str, 
             raise ArgumentError(f"--args is not valid JSON: {exc.msg} at column {exc.colno}") from None
         if not isinstance(extra, dict):
             raise ArgumentError("--args must be a JSON object")
+        twice = sorted(set(extra) & set(arguments))
+        if twice:
+            raise ArgumentError(f"argument {twice[0]!r} is given twice (as key=value and in --args)")
         arguments.update({k: RawJSON(v) for k, v in extra.items()})
     return arguments
 
