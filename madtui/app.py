@@ -1,8 +1,10 @@
 """The workbench app: hosts the ecosystem child, tails its journal, and draws every MAD side by side."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import signal
 import subprocess
 import sys
 import threading
@@ -73,6 +75,12 @@ class MadApp(App[int]):
             self.host.start()
             self.wait_for_host()
         self._tail = self.tail_journal()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here (Windows, a thread)
+            # `kill` or a process manager quits as ctrl+q does: the child stopped, the terminal given back
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._terminated)
+
+    def _terminated(self) -> None:
+        self.run_worker(self.action_quit(), group="quit", exclusive=True)
 
     # the host ----------------------------------------------------------------
     def _host_changed(self, state: str, error: str | None) -> None:

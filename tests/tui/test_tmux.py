@@ -127,3 +127,27 @@ def test_f8_hands_the_terminal_to_a_replay_and_takes_it_back(terminal: Terminal)
     wait_until(lambda: exit_file.exists() and exit_file.read_text().endswith("\n"), what="mad tui exited")
     assert exit_file.read_text().strip() == "EXIT:0"
     assert mad_mcp_children(terminal.folder) == []
+
+
+def workbench_process(folder: Path) -> psutil.Process:
+    """The `mad tui` process started for this folder."""
+    for process in psutil.process_iter(["cmdline", "environ"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        environ = process.info["environ"] or {}
+        if "madtui tui" in cmdline and environ.get("MAD_HOME") == str(folder / "home"):
+            return process
+    raise AssertionError(f"no mad tui process for {folder}")
+
+
+@pytest.mark.parametrize("terminal", [(80, 24)], indirect=True, ids=["80x24"])
+def test_sigterm_quits_as_ctrl_q_does(terminal: Terminal) -> None:
+    terminal.wait_for(lambda s: " · running · " in s, "the ecosystem running")
+    workbench_process(terminal.folder).terminate()
+    exit_file = terminal.folder / "exit.txt"
+    wait_until(lambda: exit_file.exists() and exit_file.read_text().endswith("\n"), what="mad tui exited")
+    assert exit_file.read_text().strip() == "EXIT:0"
+    assert "mad · " not in terminal.screen()  # the terminal was given back, not left showing the workbench
+    (journal,) = (terminal.folder / "sessions").glob("*.db")
+    assert list(read_events(journal))[-1]["kind"] == "session_end"
+    assert [p.name for p in (terminal.folder / "sessions").iterdir()] == [journal.name]
+    assert mad_mcp_children(terminal.folder) == []
