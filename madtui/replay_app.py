@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -92,6 +94,8 @@ class ReplayApp(App[int]):
         await self.push_screen(self.main)
         self._timer = self.set_interval(TICK, self._tick, pause=True)
         await self.show_cursor({"*"})
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)  # the terminal given back
 
     def on_unmount(self) -> None:
         if self.cursor is not None and self._owns_cursor:

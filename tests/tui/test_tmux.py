@@ -151,3 +151,31 @@ def test_sigterm_quits_as_ctrl_q_does(terminal: Terminal) -> None:
     assert list(read_events(journal))[-1]["kind"] == "session_end"
     assert [p.name for p in (terminal.folder / "sessions").iterdir()] == [journal.name]
     assert mad_mcp_children(terminal.folder) == []
+
+
+def test_sigterm_quits_a_replay_and_gives_the_terminal_back(tmp_path: Path) -> None:
+    from mads.kernel.events import Event
+    from mads.kernel.journal import JournalWriter
+
+    journal = tmp_path / "sessions" / "20260101T000000.000Z-abcdef.db"
+    writer = JournalWriter(journal)
+    writer.handle(Event("session_start", payload={"session_id": journal.stem, "mads": ["horace"], "modules": {}}))
+    writer.handle(Event("state", "horace", payload={"state": "running"}))
+    writer.close()
+    command = (f"cd {shlex.quote(str(tmp_path))} && env PYTHONPATH={shlex.quote(str(ROOT))} TERM=xterm-256color "
+               f"{shlex.quote(sys.executable)} -m madtui replay {shlex.quote(str(journal))};"
+               f" echo EXIT:$? > {shlex.quote(str(tmp_path / 'exit.txt'))}")
+    term = Terminal(socket=tmp_path / "tmux.sock", name="replay", folder=tmp_path)
+    term.tmux("-f", "/dev/null", "new-session", "-d", "-s", term.name, "-x", "80", "-y", "24", command,
+              ";", "set-option", "-t", term.name, "remain-on-exit", "on")
+    try:
+        term.wait_for(lambda s: "event 1/2" in s, "the replay at its first event")
+        (replay,) = [p for p in psutil.process_iter(["cmdline"])
+                     if (p.info["cmdline"] or [])[1:] == ["-m", "madtui", "replay", str(journal)]]
+        replay.terminate()
+        exit_file = tmp_path / "exit.txt"
+        wait_until(lambda: exit_file.exists() and exit_file.read_text().endswith("\n"), what="mad replay exited")
+        assert exit_file.read_text().strip() == "EXIT:0"
+        assert "event 1/2" not in term.screen()
+    finally:
+        subprocess.run(["tmux", "-S", str(term.socket), "kill-server"], capture_output=True, timeout=10)
