@@ -19,11 +19,13 @@ DESCRIPTION_WEIGHT = 0.5
 def rank_tools(query: str, tools: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any], tuple[int, ...]]]:
     """Tools matching `query`, best first, with the name offsets that matched (for highlighting).
 
-    Underscores count as spaces, so `write file` finds `horace_write_file` as well as `hwf` does.
+    Underscores count as spaces, in the names and in the query, so `write file`, `write_file` and
+    `hwf` all find `horace_write_file`.
     """
-    if not query.strip():
+    words = query.replace("_", " ").strip()
+    if not words:
         return [(0.0, tool, ()) for tool in sorted(tools, key=lambda t: t["name"])]
-    matcher = Matcher(query.strip())
+    matcher = Matcher(words)
     ranked = []
     for tool in tools:
         score, offsets = matcher.fuzzy_search.match(matcher.query, tool["name"].replace("_", " "))

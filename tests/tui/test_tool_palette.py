@@ -19,12 +19,15 @@ def best(query: str) -> str:
 def test_write_file_is_the_best_match_for_an_abbreviation_or_its_words() -> None:
     assert best("hwf") == "horace_write_file"
     assert best("write file") == "horace_write_file"
+    assert best("write_file") == "horace_write_file"  # as the name is written
+    assert best("horace_write_file") == "horace_write_file"
     assert best("full text") == "dewey_search"  # found by its description
 
 
 def test_an_empty_query_lists_every_tool_by_name_and_nonsense_lists_none() -> None:
     assert [tool["name"] for _, tool, _ in rank_tools("", TOOLS)] == sorted(t["name"] for t in TOOLS)
     assert rank_tools("zzqx", TOOLS) == []
+    assert len(rank_tools("_", TOOLS)) == len(rank_tools(" ", TOOLS)) == len(TOOLS)
 
 
 async def test_typing_hwf_and_enter_opens_the_write_file_form() -> None:
