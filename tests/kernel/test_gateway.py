@@ -114,3 +114,13 @@ async def test_mad_memory_over_mcp_reports_progress_and_every_mad_that_holds_mem
         assert eco.events.of("memory") and seen and all(0 <= done < 0.3 for done in seen)
         bad = await client.call_tool("mad_memory", {"seconds": 9999})
         assert bad.is_error and bad.content[0].text == "mad_memory: seconds must be between 0 and 600, got 9999"
+
+
+async def test_the_handshake_says_the_tool_list_changes(make_ecosystem) -> None:
+    """Hot reload adds and removes tools and the gateway tells its clients; a client that honours the
+    capability must be told it will be told."""
+    async with make_ecosystem([Probe]) as eco:
+        for mode in ("legacy", "auto"):  # the handshake of today's clients, and the newest protocol's
+            async with Client(Gateway(eco), mode=mode) as client:  # type: ignore[arg-type]
+                assert client.server_capabilities.tools is not None
+                assert client.server_capabilities.tools.list_changed is True, mode

@@ -6,6 +6,7 @@ is a protocol error; every external call is recorded as an `external_call` event
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -13,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from mcp import MCPError
-from mcp.server import MCPServer
+from mcp.server import MCPServer, NotificationOptions
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError as ToolFailure
 from mcp.server.mcpserver.tools.base import Tool
@@ -70,6 +71,11 @@ class Gateway(MCPServer):
         self.eco = eco
         self.client = client
         self._mad_tools = set(eco.tools())
+        # Every transport takes the server's default initialization options, which say the tool list
+        # never changes; it does (hot reload), and clients are told, so the handshake says so too.
+        lowlevel = self._lowlevel_server
+        lowlevel.create_initialization_options = functools.partial(  # type: ignore[method-assign]
+            type(lowlevel).create_initialization_options, lowlevel, NotificationOptions(tools_changed=True))
         self._sessions: dict[int, Any] = {}
         """One session per client connection that has talked to us, to tell of tool changes."""
         self._add_admin_tools()
