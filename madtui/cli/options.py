@@ -144,5 +144,9 @@ def run_sync(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except MadError as exc:
             fail(str(exc), exc.exit_code)
+        except Exception as exc:  # a bug or an unforeseen failure: still one line, the traceback on demand
+            if os.environ.get("MAD_DEBUG"):
+                raise
+            fail(f"{type(exc).__name__}: {exc} (MAD_DEBUG=1 shows the traceback)", 1)
 
     return wrapper

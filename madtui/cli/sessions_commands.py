@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from mads.kernel.errors import UsageError
 from mads.kernel.events import KINDS
 from mads.kernel.journal import reader
 
@@ -147,7 +148,10 @@ def export(session_id: str, fmt: str, output: Path | None, sessions_dir: Path) -
     """
     path = reader.resolve(session_id, sessions_dir)
     data = reader.export(path)
-    stream = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        stream = output.open("w", encoding="utf-8") if output else sys.stdout
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
     try:
         if fmt == "json":
             stream.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -305,6 +305,14 @@ def test_export_with_o_writes_to_the_file_exactly_what_it_prints(recorded: Recor
     assert target.read_text(encoding="utf-8") == printed
 
 
+def test_export_to_a_folder_that_does_not_exist_is_one_line_and_writes_nothing(recorded: Recorded,
+                                                                               tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "folder" / "session.json"
+    assert_one_error_line(*recorded.mad("sessions", "export", "last", "-o", str(target)),
+                          f"cannot write {target}: No such file or directory")
+    assert not (tmp_path / "no").exists()
+
+
 # prune ------------------------------------------------------------------------
 
 
