@@ -38,8 +38,11 @@ class MadPane(Vertical, can_focus=False):
         return self.query_one(TrafficView)
 
     def update_view(self) -> None:
-        """Show the view's latest figures and lines."""
-        self.query_one(PaneHeader).show(self.view, self.number)
-        self.traffic.take_in_lines()
+        """Show the view's latest figures and lines (nothing while its parts are not there: composing, closing)."""
+        headers, traffic = self.query_children(PaneHeader), self.query_children(TrafficView)
+        if not headers or not traffic:
+            return
+        headers.first().show(self.view, self.number)
+        traffic.first().take_in_lines()
         count = len(self.view.lines)
         self.border_subtitle = f"{count} line" if count == 1 else f"{count} lines"
