@@ -15,7 +15,8 @@ async def test_an_update_while_the_pane_is_being_taken_down_is_skipped(tmp_path:
         last = write_journal(tmp_path / "s.db")
         await until(pilot, lambda: app.timeline.last_seq == last, "the journal is read")
         pane = app.main.deck.panes["dewey"]
-        assert isinstance(pane, MadPane) and pane.is_mounted
+        assert isinstance(pane, MadPane)
+        await until(pilot, lambda: pane.is_mounted and bool(pane.query_children(PaneHeader)), "dewey's pane mounted")
         await pane.query_children(PaneHeader).first().remove()
         pane.update_view()  # no PaneHeader: nothing to show, no NoMatches
         assert pane.border_subtitle is not None
