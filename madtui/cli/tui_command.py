@@ -11,6 +11,18 @@ import click
 from .options import PathList, provider_option
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why the folder could not be used (or made) for writing, found without creating anything; None if it can."""
+    existing = folder.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return "Not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return "Permission denied"
+    return None
+
+
 @click.command()
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME", default=".mad",
               show_default=True, show_envvar=True, help="Folder of all MAD state.")
@@ -33,6 +45,14 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, *
     for folder in mad_path:  # said before the screen is taken, not as a child that keeps failing
         if not folder.is_dir():
             raise click.UsageError(f"MAD_PATH folder not found: {folder}")
+    for name, folder in (("--home", home), ("--sessions", sessions)):
+        problem = folder_problem(folder)
+        if problem:
+            raise click.UsageError(f"cannot use {folder} as {name}: {problem}")
+    try:  # the workbench makes it at once anyway; some folders only refuse when asked (/proc)
+        sessions.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"cannot use {sessions} as --sessions: {exc.strerror or exc}") from None
 
     options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
                           mad_path=[p.resolve() for p in mad_path], provider=provider, environ=dict(os.environ))

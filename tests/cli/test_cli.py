@@ -97,6 +97,9 @@ def test_args_option_passes_a_json_object(mad) -> None:
     (["call"], "mad: error: Missing argument 'TOOL' (see mad call --help)"),
     (["sessions", "show", "last", "--kind", "bogus"], "mad: error: Invalid value for '--kind': 'bogus' is not one of"),
     (["tui", "--mad-path", "no/such/folder"], "mad: error: MAD_PATH folder not found: no/such/folder"),
+    (["tui", "--sessions", "/dev/null/x"], "mad: error: cannot use /dev/null/x as --sessions: Not a directory"),
+    (["send", "@Dewey search query=x", "--sessions", "/dev/null/x"],
+     "mad: error: cannot record into /dev/null/x: Not a directory (--sessions DIR, or --no-record)"),
     (["nope"], "mad: error: No such command 'nope' (see mad --help)"),
 ])
 def test_usage_errors_exit_2_with_one_line_and_change_nothing(mad, tmp_path: Path, args, expected) -> None:

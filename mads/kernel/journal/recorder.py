@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import UsageError
 from ..events import REDACTED, looks_secret
 from . import snapshot
 from .capture import capture_output
@@ -120,7 +122,11 @@ def record_session(eco: Ecosystem, sessions: Path | None, *, journal: Path | Non
         return
     eco.load()
     path = journal or new_session_path(sessions)  # type: ignore[arg-type]
-    recording = Recording(eco, path, argv if argv is not None else sys.argv, command)
+    try:
+        recording = Recording(eco, path, argv if argv is not None else sys.argv, command)
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(f"cannot record into {path.parent}: {reason} (--sessions DIR, or --no-record)") from None
     eco.hub.add_sink(recording.writer)
     eco.hub.emit("session_start", None, session_id=recording.session_id, command=command, pid=os.getpid(),
                  appending=recording.appending, mads=list(eco.runners),
