@@ -35,6 +35,8 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, *
     """The workbench: every MAD side by side, its conversation and resource use; keyboard-driven.
 
     The ecosystem runs as a child process (`mad mcp`) recorded into one session journal.
+    Keys: ctrl+t calls any tool through a form, F2 shows resource use, F8 the recordings
+    (replay, re-run), F1 lists every key, ctrl+q quits.
 
     \b
     Example: mad tui --provider scripted --mad-path ./my_mads
