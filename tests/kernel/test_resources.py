@@ -108,7 +108,6 @@ async def test_mad_memory_gives_the_bytes_a_mad_keeps_to_that_mad_with_the_line_
             for _ in range(20):
                 await eco.call_tool("hoarder_hoard", {"kb": 256})
                 await eco.call_tool("idle_nap")
-                await asyncio.sleep(0.01)
 
         reading = asyncio.create_task(memory(eco, 1.0))
         await asyncio.sleep(0)  # tracing starts
