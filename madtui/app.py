@@ -217,7 +217,7 @@ class MadApp(App[int]):
 
     def open_replay(self, path: Path) -> None:
         """Hand the terminal to `mad replay` over this recording; the workbench comes back when it quits."""
-        command = [sys.executable, "-P", "-m", "madtui", "replay", str(path)]
+        command = [sys.executable, "-m", "madtui", "replay", str(path)]
         try:
             with self.suspend():
                 subprocess.run(command, check=False)

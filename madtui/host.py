@@ -126,7 +126,7 @@ class Host:
     # the supervisor ----------------------------------------------------------
     def _command(self) -> StdioServerParameters:
         o = self.options
-        args = ["-P", "-m", "madtui", "mcp", "--journal", str(self.journal), "--home", str(o.home),
+        args = ["-m", "madtui", "mcp", "--journal", str(self.journal), "--home", str(o.home),
                 "--provider", o.provider]
         for folder in o.mad_path:
             args += ["--mad-path", str(folder)]

@@ -59,7 +59,7 @@ class RerunFinished(Message):
 
 def rerun_command(path: Path, sessions: Path) -> list[str]:
     """`mad rerun` of a recording, in its own process: the re-run ecosystem never shares the workbench's."""
-    return [sys.executable, "-P", "-m", "madtui", "rerun", str(path), "--json", "--sessions", str(sessions)]
+    return [sys.executable, "-m", "madtui", "rerun", str(path), "--json", "--sessions", str(sessions)]
 
 
 class SessionsScreen(Screen[None]):

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
 
 from mads.kernel import MAD, Config, Ecosystem, tool
 from mads.kernel.journal import record_session
@@ -39,6 +42,14 @@ def screen_of(app: MadApp) -> SessionsScreen:
     return app.screen
 
 
+async def open_sessions(pilot: Pilot[Any], rows: int) -> SessionsScreen:
+    """Press F8 and wait until the screen lists this many recordings."""
+    await pilot.press("f8")
+    screen = screen_of(pilot.app)  # type: ignore[arg-type]
+    await until(pilot, lambda: screen.table.row_count == rows, f"{rows} recording(s) listed")
+    return screen
+
+
 def row_keys(screen: SessionsScreen) -> list[str]:
     return [row.key.value for row in screen.table.ordered_rows if row.key.value is not None]
 
@@ -50,9 +61,7 @@ async def test_f8_lists_every_recording_newest_first_and_enter_replays_the_selec
     opened: list[Path] = []
     app.open_replay = opened.append  # type: ignore[method-assign]
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.press("f8")
-        screen = screen_of(app)
-        await until(pilot, lambda: screen.table.row_count == 2, "both recordings listed")
+        screen = await open_sessions(pilot, rows=2)
         assert row_keys(screen) == [newer.stem, older.stem]
         first = screen.table.get_row_at(0)
         assert str(first[0]) == f"● {newer.stem}" and first[1] == "send"  # the live one is marked
@@ -70,9 +79,7 @@ async def test_slash_searches_the_messages_of_every_session_and_esc_lists_them_a
     opened: list[Path] = []
     app.open_replay = opened.append  # type: ignore[method-assign]
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.press("f8")
-        screen = screen_of(app)
-        await until(pilot, lambda: screen.table.row_count == 2, "both recordings listed")
+        screen = await open_sessions(pilot, rows=2)
         await pilot.press("slash", *"wombat", "enter")
         await until(pilot, lambda: screen.table.row_count >= 1 and "event" in
                     [str(c.label) for c in screen.table.columns.values()], "the search hits")
@@ -92,9 +99,7 @@ async def test_without_a_terminal_to_hand_over_replay_says_what_to_run(tmp_path:
     notices: list[str] = []
     app.notify = lambda message, **kwargs: notices.append(message)  # type: ignore[method-assign,assignment,misc]
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.press("f8")
-        screen = screen_of(app)
-        await until(pilot, lambda: screen.table.row_count == 1, "the recording listed")
+        await open_sessions(pilot, rows=1)
         await pilot.press("enter")
         assert notices == [f"this terminal cannot be handed over; run: mad replay {path.stem}"]
 
@@ -133,9 +138,7 @@ async def test_shift_r_reruns_the_selected_recording_on_the_current_code_and_sel
     (tmp_path / "mads" / "echo.py").write_text(PARROT_V1.replace("return text", "return text.upper()"))
     app = app_over(tmp_path, live=tmp_path / "sessions" / "not-yet.db")
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f8")
-        screen = screen_of(app)
-        await until(pilot, lambda: screen.table.row_count == 1, "the recording listed")
+        screen = await open_sessions(pilot, rows=1)
         await pilot.press("R")
         await until(pilot, lambda: screen.rerunning is None and screen.table.row_count == 2,
                     "the re-run reported and recorded", timeout=120)
@@ -158,9 +161,7 @@ async def test_a_rerun_that_cannot_run_says_why_in_one_line(tmp_path: Path) -> N
     notices: list[str] = []
     app.notify = lambda message, **kwargs: notices.append(message)  # type: ignore[method-assign,assignment,misc]
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("f8")
-        screen = screen_of(app)
-        await until(pilot, lambda: screen.table.row_count == 1, "the journal listed, the other file skipped")
+        screen = await open_sessions(pilot, rows=1)
         assert "1 unreadable file skipped" in str(screen.query_one("#sessions-title").content)
         screen.paths[row_keys(screen)[0]] = tmp_path / "sessions" / "20260101T000000.000Z-000000.db"
         await pilot.press("R")
