@@ -47,6 +47,16 @@ class SessionsListed(Message):
         self.skipped = skipped
 
 
+class SessionsFound(Message):
+    """The search worker's hits for the text, or the one-line reason there are none to show."""
+
+    def __init__(self, text: str, hits: list[dict[str, Any]], error: str | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.hits = hits
+        self.error = error
+
+
 class RerunFinished(Message):
     """The re-run worker is done: the report (as `mad rerun --json` prints it) or a one-line error."""
 
@@ -166,11 +176,23 @@ class SessionsScreen(Screen[None]):
         if not text:
             self.action_reload()
             return
+        self._title(f"searching for {text!r}…")
+        self.search_sessions(text)
+
+    @work(thread=True, exclusive=True, group="sessions")
+    def search_sessions(self, text: str) -> None:
+        """Full-text search over every recording (each one a file to open), off the screen's thread."""
         try:
-            hits = reader.search(self.sessions, text, limit=200)
+            self.post_message(SessionsFound(text, reader.search(self.sessions, text, limit=200)))
         except UsageError as exc:
-            self.notify(str(exc), severity="warning")
+            self.post_message(SessionsFound(text, [], str(exc)))
+
+    def on_sessions_found(self, event: SessionsFound) -> None:
+        if event.error is not None:
+            self._title(event.error)
+            self.notify(event.error, severity="warning")
             return
+        text, hits = event.text, event.hits
         table = self.table
         self._reset(HIT_COLUMNS)
         for hit in hits:
