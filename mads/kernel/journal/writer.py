@@ -40,10 +40,6 @@ def _insert(rows: int) -> str:
     return f"INSERT INTO events({', '.join(_COLUMNS)}) VALUES " + ",".join([one] * rows)
 
 
-def _json(value: Any) -> str:
-    return to_json(value)
-
-
 class JournalWriter:
     """An event sink that appends every event to one SQLite journal, from its own thread."""
 
@@ -71,7 +67,7 @@ class JournalWriter:
     def handle(self, event: Event) -> None:
         text = event.payload_json
         if text is None:  # serialised now, so later changes to the payload's objects are not recorded
-            text = _json(event.payload)
+            text = to_json(event.payload)
         events = self._events
         events.append((event.wall, event.mono, event.kind, event.mad, event.conversation, event.correlation_id,
                        self.code.get(event.mad or ""), text))
@@ -79,13 +75,13 @@ class JournalWriter:
             self._wake.set()
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._control.append(("meta", key, _json(value)))
+        self._control.append(("meta", key, to_json(value)))
 
     def add_module(self, sha256: str, name: str, path: str, mads: list[str], source: str) -> None:
         """Keep a module's source once; its MADs' events from now on name this hash."""
         for mad in mads:
             self.code[mad] = sha256
-        self._control.append(("module", sha256, name, path, _json(mads), source))
+        self._control.append(("module", sha256, name, path, to_json(mads), source))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything queued so far is committed."""
