@@ -28,6 +28,8 @@ class Config:
     only: list[str] | None = None
     """Run only these MADs."""
     mailbox_size: int = 1000
+    mailbox_waiting: int | None = None
+    """Messages that may wait in line for room in a full mailbox before more are refused (default 10x the size)."""
     restart_backoff: float = 0.1
     max_crashes: int = 5
     crash_window: float = 60.0

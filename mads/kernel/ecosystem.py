@@ -90,7 +90,7 @@ class Ecosystem:
         cfg = self.config
         return MADRunner(
             cls, MADContext(self, cls.name), self.hub, self.tracker,
-            mailbox_size=cfg.mailbox_size, restart_backoff=cfg.restart_backoff,
+            mailbox_size=cfg.mailbox_size, mailbox_waiting=cfg.mailbox_waiting, restart_backoff=cfg.restart_backoff,
             max_crashes=cfg.max_crashes, crash_window=cfg.crash_window,
         )
 
@@ -223,7 +223,16 @@ class Ecosystem:
 
     # the bus -----------------------------------------------------------------
     def _on_publish(self, message: Message, recipients: list[str]) -> None:
+        """Called by the bus as a message is published, before any delivery waits for room.
+
+        Whoever waits for a reply to the message this one answers gets it here: a MAD blocked in
+        `ask` must not wait for its own reply to find room in its own full mailbox.
+        """
         self.last_seen[message.sender] = message.created
+        if message.reply_to is not None:
+            waiter = self._waiters.get(message.reply_to)
+            if waiter is not None:
+                waiter.put_nowait(message)
         runner = self.runners.get(message.sender)
         if runner is not None:
             runner.account.messages_out += 1
@@ -251,12 +260,7 @@ class Ecosystem:
     async def publish(self, message: Message) -> list[str]:
         """Put a message on the bus; resolves whoever waits for replies to the message it answers."""
         self.scrub(message)
-        recipients = await self.bus.publish(message)
-        if message.reply_to is not None:
-            waiter = self._waiters.get(message.reply_to)
-            if waiter is not None:
-                waiter.put_nowait(message)
-        return recipients
+        return await self.bus.publish(message)
 
     async def exchange(self, message: Message, *, timeout: float, expect: int) -> list[Message]:
         """Publish a message and collect up to `expect` replies to it within the timeout."""

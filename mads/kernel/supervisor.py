@@ -82,6 +82,7 @@ class MADRunner:
         tracker: StepTracker,
         *,
         mailbox_size: int = 1000,
+        mailbox_waiting: int | None = None,
         restart_backoff: float = 0.1,
         max_backoff: float = 5.0,
         max_crashes: int = 5,
@@ -92,7 +93,7 @@ class MADRunner:
         self.ctx = ctx
         self.hub = hub
         self.tracker = tracker
-        self.mailbox = Mailbox(mailbox_size)
+        self.mailbox = Mailbox(mailbox_size, mailbox_waiting)
         self.account = Account(self.name)
         self.instance: MAD | None = None
         self.state = MADState.STOPPED
