@@ -30,7 +30,7 @@ from madtui.host import HostOptions
 from madtui.timeline import Line
 from madtui.widgets.composer import Composer
 from madtui.widgets.traffic_view import TrafficView
-from mads.kernel.events import Event
+from mads.kernel.events import Record
 from mads.kernel.journal import JournalWriter
 
 from .harness import Sample, figure, percentile
@@ -174,7 +174,7 @@ async def journal_app(tmp: Path) -> AsyncIterator[tuple[MadApp, JournalWriter, F
     journal = tmp / "sessions" / "bench.db"
     journal.parent.mkdir(parents=True)
     writer = JournalWriter(journal)
-    writer.handle(Event("session_start", payload={"session_id": "bench", "command": "bench", "mads": MADS,
+    writer.handle(Record("session_start", payload={"session_id": "bench", "command": "bench", "mads": MADS,
                                                   "modules": {}}))
     writer.flush()
     app = MadApp(HostOptions(home=tmp / "home", sessions=journal.parent, journal=journal, environ={}),
@@ -210,7 +210,7 @@ class Load(threading.Thread):
             self.seconds = _perf() - started
             due = int(self.seconds * self.rate)
             while self.written < due:
-                handle(Event("log", PANE, payload={"level": "info", "logger": f"mads.{PANE}",
+                handle(Record("log", PANE, payload={"level": "info", "logger": f"mads.{PANE}",
                                                    "message": f"event {self.written}: a log line of ordinary length"}))
                 self.written += 1
             self.stop.wait(0.005)

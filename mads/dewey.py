@@ -86,7 +86,7 @@ class Dewey(MAD):
         if addressed and message.reply_to is None:
             reply = await self.ctx.think(message)
             await self.ctx.publish(reply)  # the bus shows no observer its own messages: index it here
-            self._index(reply, self.ctx.conversations.get_conversation(reply.conversation).to_dict())
+            self._index(reply, await self.ctx.get_conversation(reply.conversation))
 
     def _index(self, message: Message, conversation: dict[str, Any]) -> None:
         db = self.ctx.state
@@ -105,14 +105,14 @@ class Dewey(MAD):
             [conv["id"], conv.get("name") or conv["id"], json.dumps(list(conv.get("participants") or [])),
              json.dumps(list(conv.get("tags") or [])), conv.get("created") or 0.0])
 
-    def _conversation(self, conversation_id: str) -> dict[str, Any]:
+    async def _conversation(self, conversation_id: str) -> dict[str, Any]:
         """The conversation as indexed (or as the bus has it, if it has no message yet)."""
         rows = list(self.ctx.state.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
         if rows:
             row = rows[0]
             return {**row, "participants": json.loads(row["participants"]), "tags": json.loads(row["tags"])}
         try:
-            conv = self.ctx.conversations.get_conversation(conversation_id).to_dict()
+            conv = await self.ctx.get_conversation(conversation_id)
         except UsageError:
             raise ToolError(f"unknown conversation {conversation_id!r}") from None
         conv.pop("messages", None)
@@ -193,10 +193,10 @@ class Dewey(MAD):
         return {"query": query, "total": total, "hits": rows}
 
     @tool
-    def get_transcript(self, conversation_id: str,
+    async def get_transcript(self, conversation_id: str,
                        format: Literal["markdown", "json", "text"] = "markdown") -> str | dict[str, Any]:
         """A conversation's messages in order, as markdown, plain text or JSON."""
-        conv = self._conversation(conversation_id)
+        conv = await self._conversation(conversation_id)
         messages = self._messages(conversation_id)
         if format == "json":
             return {"conversation": conv, "messages": messages}
@@ -213,7 +213,7 @@ class Dewey(MAD):
         return "\n".join(parts)
 
     @tool
-    def export(self, conversation_id: str, path: str) -> dict[str, Any]:
+    async def export(self, conversation_id: str, path: str) -> dict[str, Any]:
         """Write a conversation to a .json or .md file under the files folder."""
         key, target = self._file(path)
         suffix = target.suffix.lower()
@@ -221,13 +221,13 @@ class Dewey(MAD):
             raise ToolError(f"export path must end in .json or .md: {path}")
         if target.is_dir():
             raise ToolError(f"path is a folder: {path}")
-        conv = self._conversation(conversation_id)
+        conv = await self._conversation(conversation_id)
         messages = self._messages(conversation_id)
         if suffix == ".json":
             text = json.dumps({"format": EXPORT_FORMAT, "version": 1, "conversation": conv,
                                "messages": messages}, ensure_ascii=False, indent=2) + "\n"
         else:
-            text = str(self.get_transcript(conversation_id, "markdown"))
+            text = str(await self.get_transcript(conversation_id, "markdown"))
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".dewey-", suffix=".tmp")
         try:

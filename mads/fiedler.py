@@ -12,6 +12,7 @@ from typing import Any
 from sqlite_utils import Migrations
 
 from mads.kernel import MAD, ToolError, tool
+from mads.kernel.events import LLMCall, LLMResult
 from mads.kernel.llm import LLMError, LLMRequest, LLMResponse, Provider, make_provider
 
 migrations = Migrations("fiedler")
@@ -56,12 +57,14 @@ class Fiedler(MAD):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._provider: Provider | None = None
+        self._provider_name = "offline"
         self._error: str | None = None
 
     async def on_start(self) -> None:
-        name = self.ctx.config.provider
+        keys = self.ctx.credentials()
+        name = self._provider_name = keys.provider
         try:
-            self._provider = make_provider(name, self.ctx.config.environ)
+            self._provider = make_provider(name, keys.provider_environ)
         except LLMError as exc:
             self._error = f"the {name!r} provider is not available: {exc}"
             self.ctx.log.warning("fiedler: %s", self._error)
@@ -91,8 +94,8 @@ class Fiedler(MAD):
             models = self.models()
             model = models[0] if models else ""
         tools = tools or []
-        self.ctx.emit("llm_call", caller=mad, model=model, messages=len(messages),
-                      tools=[t.get("name", "") for t in tools], prompt=copy.deepcopy(messages))
+        self.ctx.emit(LLMCall(caller=mad, model=model, messages=len(messages),
+                              tools=[t.get("name", "") for t in tools], prompt=copy.deepcopy(messages)))
         started = time.perf_counter()
         error: str | None = None
         response: LLMResponse | None = None
@@ -109,14 +112,14 @@ class Fiedler(MAD):
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         if response is None:
             self._record(mad, model, 0, 0, 0.0, latency_ms, error)
-            self.ctx.emit("llm_result", caller=mad, model=model, ok=False, error=error, input_tokens=0,
-                          output_tokens=0, cost=0.0, latency_ms=latency_ms, tool_calls=[], text="")
+            self.ctx.emit(LLMResult(caller=mad, model=model, ok=False, error=error, latency_ms=latency_ms))
             raise ToolError(error or "the language model could not answer")
         self._record(mad, model, response.input_tokens, response.output_tokens, response.cost, latency_ms, None)
-        self.ctx.emit("llm_result", caller=mad, model=model, ok=True, input_tokens=response.input_tokens,
-                      output_tokens=response.output_tokens, cost=response.cost, latency_ms=latency_ms,
-                      tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
-                      text=response.text)
+        self.ctx.emit(LLMResult(caller=mad, model=model, ok=True, input_tokens=response.input_tokens,
+                                output_tokens=response.output_tokens, cost=response.cost, latency_ms=latency_ms,
+                                tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments}
+                                            for c in response.tool_calls],
+                                text=response.text))
         return response
 
     def _record(self, mad: str, model: str, tokens_in: int, tokens_out: int, cost: float,
@@ -132,7 +135,7 @@ class Fiedler(MAD):
     async def list_models(self) -> dict[str, Any]:
         """The provider, the models prompts go to, and the default model."""
         models = self.models()
-        provider = self._provider.reported_name if self._provider is not None else self.ctx.config.provider
+        provider = self._provider.reported_name if self._provider is not None else self._provider_name
         result: dict[str, Any] = {"provider": provider, "models": models,
                                   "default": models[0] if models else None}
         if self._error:

@@ -50,16 +50,15 @@ class Rogers(MAD):
     observes_all = True
 
     async def on_start(self) -> None:
-        bus = self.ctx.conversations
-        known = {conv.id for conv in bus.conversations()}
+        known = {conv["id"] for conv in await self.ctx.list_conversations()}
         counts = {r["conversation"]: r["n"] for r in self.ctx.state.query(
             "SELECT conversation, COUNT(*) AS n FROM messages GROUP BY conversation")}
-        for row in self.ctx.state.query("SELECT * FROM conversations ORDER BY created"):
+        for row in list(self.ctx.state.query("SELECT * FROM conversations ORDER BY created")):
             if row["id"] in known:
                 continue
-            conv = bus.create_conversation(row["name"], json.loads(row["participants"]), json.loads(row["tags"]),
-                                           conversation_id=row["id"], created=row["created"])
-            conv.messages = counts.get(row["id"], 0)
+            await self.ctx.create_conversation(row["name"], json.loads(row["participants"]), json.loads(row["tags"]),
+                                               conversation_id=row["id"], created=row["created"],
+                                               messages=counts.get(row["id"], 0))
 
     async def on_observe(self, message: Message, conversation: dict[str, Any]) -> None:
         self._store(message, conversation)
@@ -68,7 +67,7 @@ class Rogers(MAD):
         if addressed and message.reply_to is None:
             reply = await self.ctx.think(message)
             await self.ctx.publish(reply)
-            self._store(reply, self._bus_conversation(reply.conversation).to_dict())
+            self._store(reply, await self._bus_conversation(reply.conversation))
 
     # storage -----------------------------------------------------------------
     def _upsert_conversation(self, conv: dict[str, Any]) -> None:
@@ -93,29 +92,30 @@ class Rogers(MAD):
                  json.dumps(message.tags), message.kind, message.reply_to, message.correlation_id,
                  message.created, message.conversation])
 
-    def _sync_bus(self) -> None:
+    async def _sync_bus(self) -> None:
         """Record the conversations the bus has now (some are made without Rogers, like `main`)."""
+        conversations = await self.ctx.list_conversations()
         with self.ctx.state.atomic():
-            for conv in self.ctx.conversations.conversations():
-                self._upsert_conversation(conv.to_dict())
+            for conv in conversations:
+                self._upsert_conversation(conv)
 
-    def _bus_conversation(self, conversation_id: str) -> Any:
+    async def _bus_conversation(self, conversation_id: str) -> dict[str, Any]:
         """The bus's conversation; one known only to the database is put back on the bus."""
-        bus = self.ctx.conversations
         try:
-            return bus.get_conversation(conversation_id)
+            return await self.ctx.get_conversation(conversation_id)
         except UsageError:
             pass
         rows = list(self.ctx.state.query("SELECT * FROM conversations WHERE id = ?", [conversation_id]))
         if not rows:
             raise ToolError(f"unknown conversation {conversation_id!r}")
         row = rows[0]
-        return bus.create_conversation(row["name"], json.loads(row["participants"]), json.loads(row["tags"]),
-                                       conversation_id=row["id"], created=row["created"])
+        return await self.ctx.create_conversation(row["name"], json.loads(row["participants"]),
+                                                  json.loads(row["tags"]), conversation_id=row["id"],
+                                                  created=row["created"])
 
-    def _row(self, conversation_id: str) -> dict[str, Any]:
-        conv = self._bus_conversation(conversation_id)
-        self._upsert_conversation(conv.to_dict())
+    async def _row(self, conversation_id: str) -> dict[str, Any]:
+        conv = await self._bus_conversation(conversation_id)
+        self._upsert_conversation(conv)
         return next(iter(self._select("WHERE c.id = ?", [conversation_id], 1)))
 
     def _select(self, where: str, params: list[Any], limit: int) -> list[dict[str, Any]]:
@@ -134,17 +134,17 @@ class Rogers(MAD):
             raise ToolError("a conversation needs a name")
         members = [_handle(p, "participant") for p in participants or []]
         labels = [t.strip().lstrip("#").lower() for t in tags or [] if t.strip().lstrip("#")]
-        conv = self.ctx.conversations.create_conversation(name.strip(), members, labels)
-        self._upsert_conversation(conv.to_dict())
-        self.ctx.emit("conversation_created", conversation=conv.id, name=conv.name)
-        return conv.to_dict()
+        conv = await self.ctx.create_conversation(name.strip(), members, labels)
+        self._upsert_conversation(conv)
+        self.ctx.emit("conversation_created", conversation=conv["id"], name=conv["name"])
+        return conv
 
     @tool
     async def list_conversations(self, participant: str | None = None, tag: str | None = None,
                                  limit: int = 50) -> list[dict[str, Any]]:
         """List conversations, newest first, optionally only those of a participant or with a tag."""
         _check_page(0, limit)
-        self._sync_bus()
+        await self._sync_bus()
         clauses: list[str] = []
         params: list[Any] = []
         if participant:
@@ -159,7 +159,7 @@ class Rogers(MAD):
     @tool
     async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """One conversation: name, participants, tags, creation time and message count."""
-        return self._row(conversation_id)
+        return await self._row(conversation_id)
 
     @tool
     async def send_message(self, conversation_id: str, content: str, sender: str = "human") -> dict[str, Any]:
@@ -167,21 +167,21 @@ class Rogers(MAD):
         if not content or not content.strip():
             raise ToolError("the message is empty")
         who = _handle(sender, "sender")
-        mads = {p["participant"] for p in self.ctx.directory() if p["kind"] == "mad"}
+        mads = {p["participant"] for p in await self.ctx.directory() if p["kind"] == "mad"}
         if who in mads and who != self.ctx.name:
             raise ToolError(f"cannot send as @{who}: a MAD speaks for itself")
-        conv = self._bus_conversation(conversation_id)
-        message = Message.create(conv.id, who, content)
+        conv = await self._bus_conversation(conversation_id)
+        message = Message.create(conv["id"], who, content)
         recipients = await self.ctx.publish(message)
         if who == self.ctx.name:  # the bus shows no observer its own messages
-            self._store(message, conv.to_dict())
+            self._store(message, conv)
         return {"message": message.to_dict(), "recipients": recipients}
 
     @tool
     async def get_messages(self, conversation_id: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
         """A conversation's messages in order, a page at a time."""
         _check_page(offset, limit)
-        conv = self._row(conversation_id)
+        conv = await self._row(conversation_id)
         rows = self.ctx.state.query(
             "SELECT * FROM messages WHERE conversation = ? ORDER BY seq LIMIT ? OFFSET ?",
             [conversation_id, limit, offset])
@@ -193,27 +193,27 @@ class Rogers(MAD):
     async def join_conversation(self, conversation_id: str, participant: str) -> dict[str, Any]:
         """Add a participant to a conversation; returns the conversation."""
         name = _handle(participant, "participant")
-        self._bus_conversation(conversation_id)
-        self.ctx.conversations.join(conversation_id, name)
-        return self._row(conversation_id)
+        await self._bus_conversation(conversation_id)
+        await self.ctx.join(conversation_id, name)
+        return await self._row(conversation_id)
 
     @tool
     async def leave_conversation(self, conversation_id: str, participant: str) -> dict[str, Any]:
         """Remove a participant from a conversation; returns the conversation."""
         name = _handle(participant, "participant")
-        self._bus_conversation(conversation_id)
-        self.ctx.conversations.leave(conversation_id, name)
-        return self._row(conversation_id)
+        await self._bus_conversation(conversation_id)
+        await self.ctx.leave(conversation_id, name)
+        return await self._row(conversation_id)
 
     @tool
     async def get_connections(self) -> list[dict[str, Any]]:
         """Every participant with its liveness: HEALTHY, STALE or DISCONNECTED."""
-        return self.ctx.directory()
+        return await self.ctx.directory()
 
     @tool
     async def get_stats(self) -> dict[str, Any]:
         """Counts of conversations and messages (in all and per sender), and the bus's figures."""
-        self._sync_bus()
+        await self._sync_bus()
         db = self.ctx.state
         per_sender = {r["sender"]: r["n"] for r in db.query(
             "SELECT sender, COUNT(*) AS n FROM messages GROUP BY sender ORDER BY n DESC, sender")}
@@ -221,5 +221,5 @@ class Rogers(MAD):
             "conversations": db.execute("SELECT COUNT(*) FROM conversations").fetchone()[0],
             "messages": db.execute("SELECT COUNT(*) FROM messages").fetchone()[0],
             "messages_per_sender": per_sender,
-            "bus": self.ctx.statistics(),
+            "bus": await self.ctx.bus_statistics(),
         }

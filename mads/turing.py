@@ -92,7 +92,7 @@ class Turing(MAD):
 
     def _master_key(self) -> bytes:
         """MAD_MASTER_KEY (a 32-byte key in hex or base64, or a passphrase), else MAD_HOME/master.key."""
-        given = self.ctx.config.environ.get("MAD_MASTER_KEY")
+        given = self.ctx.credentials().master_key
         if given:
             self.ctx.redact(given)
             raw = decode_key(given)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mads.kernel import Config, Ecosystem, ListSink, MadError, UsageError
-from mads.kernel.events import Event
+from mads.kernel.events import Log, Record
 from mads.kernel.journal import reader, record_session, snapshot
 
 from .diff import _ULID, compare
@@ -109,7 +109,7 @@ class IdMap:
         return json.loads(text)
 
 
-def _outcome_ids(events: Sequence[dict[str, Any] | Event]) -> list[str]:
+def _outcome_ids(events: Sequence[dict[str, Any] | Record]) -> list[str]:
     """Ids a tool result or message data carried, in order: what later inputs may refer to."""
     found: list[str] = []
     for event in events:
@@ -195,4 +195,4 @@ async def _feed(eco: Ecosystem, item: Input, ids: IdMap) -> None:
         elif item.kind == "restart":
             await eco.restart_mad(str(item.arguments.get("mad", "")))
     except MadError as exc:  # the original may have failed the same way; the comparison decides
-        eco.hub.emit("log", "kernel", level="info", message=f"re-run input #{item.seq} failed: {exc}")
+        eco.hub.emit(Log(mad="kernel", level="info", message=f"re-run input #{item.seq} failed: {exc}"))

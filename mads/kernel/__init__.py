@@ -7,14 +7,15 @@ from .config import Config
 from .context import MADContext
 from .ecosystem import DEFAULT_CONVERSATION, HUMAN, Ecosystem
 from .errors import ArgumentError, MADUnavailable, MadError, ToolError, UnknownToolError, UsageError
-from .events import Event, EventHub, ListSink, Redactor
+from .events import Event, Record
+from .hub import EventHub, ListSink, Redactor
 from .mad import MAD, ToolSpec, tool
 from .message import Message, parse
 from .schema import Secret
 
 __all__ = [
     "DEFAULT_CONVERSATION", "HUMAN", "MAD", "ArgumentError", "Bus", "Config", "Conversation", "Ecosystem",
-    "Event", "EventHub", "InMemoryBus", "ListSink", "MADContext", "MADUnavailable", "MadError", "Mailbox",
+    "Event", "EventHub", "Record", "InMemoryBus", "ListSink", "MADContext", "MADUnavailable", "MadError", "Mailbox",
     "MailboxFull", "Message", "Redactor", "Secret", "ToolError", "ToolSpec", "UnknownToolError",
     "UsageError", "parse", "tool",
 ]

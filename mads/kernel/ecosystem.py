@@ -13,6 +13,7 @@ import difflib
 import logging
 import time
 import contextlib
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,10 +23,12 @@ from .accounting import StepTracker, Watchdog
 from .bus import Bus, InMemoryBus
 from .cognition.engine import ThoughtEngine
 from .config import Config
-from .context import MADContext
+from .context import CoreContext
+from .credentials import Credentials, take_credentials
 from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
-from .events import REDACTED, EventHub, Redactor
+from .events import Blocked, HumanInput, State, ToolCall, ToolResult
+from .hub import EventHub, Redactor
 from .mad import MAD, ToolSpec
 from .reload import Reloader, watch
 from .resources import Sampler
@@ -46,7 +49,10 @@ class Ecosystem:
                  bus: Bus | None = None, hub: EventHub | None = None) -> None:
         self.config = config or Config.from_env()
         self.hub = hub or EventHub(Redactor())
-        self.hub.redactor.add_environment(dict(self.config.environ))
+        self.config.environ = dict(self.config.environ)
+        self.hub.redactor.add_environment(self.config.environ)
+        self._credentials = take_credentials(self.config.environ, self.config.provider)
+        """The keys, out of the environment from now on; only Turing and Fiedler receive their part."""
         self.bus: Bus = bus or InMemoryBus(on_publish=self._on_publish)
         self.tracker = StepTracker()
         self.services: dict[str, Any] = {}
@@ -89,7 +95,7 @@ class Ecosystem:
     def _runner(self, cls: type[MAD]) -> MADRunner:
         cfg = self.config
         return MADRunner(
-            cls, MADContext(self, cls.name), self.hub, self.tracker,
+            cls, CoreContext(self, cls.name), self.hub, self.tracker,
             mailbox_size=cfg.mailbox_size, mailbox_waiting=cfg.mailbox_waiting, restart_backoff=cfg.restart_backoff,
             max_crashes=cfg.max_crashes, crash_window=cfg.crash_window,
         )
@@ -111,7 +117,7 @@ class Ecosystem:
             except Exception as exc:
                 await self.stop()
                 raise MadError(f"{runner.name} could not start: {one_line(exc)}") from exc
-            self.hub.emit("state", runner.name, state=runner.state.value)
+            self.hub.emit(State(mad=runner.name, state=runner.state.value))
         self._ensure_conversation(DEFAULT_CONVERSATION)
         self._watchdog = Watchdog(self.tracker, self.config.block_threshold, self._blocked)
         self._watchdog.start()
@@ -152,7 +158,18 @@ class Ecosystem:
         log.warning("watchdog: %s has held the event loop for %.0f ms (in %s)", mad, held * 1000, handler)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(
-                lambda: self.hub.emit("blocked", mad, handler=handler, held_ms=round(held * 1000, 1)))
+                lambda: self.hub.emit(Blocked(mad=mad, handler=handler, held_ms=round(held * 1000, 1))))
+
+    # what a MAD's context and Thought Engine reach --------------------------------
+    @property
+    def home(self) -> Path:
+        return self.config.home
+
+    def runner(self, name: str) -> MADRunner:
+        return self.runners[name]
+
+    def key_credentials(self) -> Credentials:
+        return self._credentials
 
     # tools -----------------------------------------------------------------
     def tools(self) -> dict[str, ToolSpec]:
@@ -169,13 +186,12 @@ class Ecosystem:
                 return spec
         raise UnknownToolError(name, self.tools())
 
-    def learn_secrets(self, spec: ToolSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Remember the values of the tool's secret parameters; returns the arguments safe to record."""
+    def learn_secrets(self, spec: ToolSpec, kwargs: dict[str, Any]) -> None:
+        """Remember the values of the tool's secret parameters, so nothing ever records them."""
         for key in spec.secret_params:
             value = kwargs.get(key)
             if isinstance(value, str):
                 self.hub.redactor.add(value)
-        return {k: (REDACTED if k in spec.secret_params else v) for k, v in kwargs.items()}
 
     def prepare(self, spec: ToolSpec, args: dict[str, Any], raw: bool = False) -> dict[str, Any]:
         """Coerce (when raw) and validate arguments; ArgumentError says what is wrong in one line."""
@@ -198,9 +214,10 @@ class Ecosystem:
         spec = self.tool(name)
         kwargs = self.prepare(spec, args or {}, raw)
         runner = self.runners[spec.mad]
-        shown = self.learn_secrets(spec, kwargs)
-        self.hub.emit("tool_call", spec.mad, correlation_id=correlation_id, tool=name, caller=caller,
-                      arguments=to_jsonable_python(shown, fallback=str))
+        self.learn_secrets(spec, kwargs)
+        hub = self.hub
+        hub.emit(ToolCall(mad=spec.mad, correlation_id=correlation_id, tool=name, caller=caller,
+                          arguments=to_jsonable_python(kwargs, fallback=str), secret_params=spec.secret_params))
         started = time.perf_counter()
         try:
             if caller == spec.mad:
@@ -210,15 +227,15 @@ class Ecosystem:
                                                 self.config.call_timeout)
         except asyncio.TimeoutError:
             error = f"{name} gave no result within {self.config.call_timeout:g} s"
-            self.hub.emit("tool_result", spec.mad, correlation_id=correlation_id, tool=name, ok=False, error=error)
+            hub.emit(ToolResult(mad=spec.mad, correlation_id=correlation_id, tool=name, ok=False, error=error))
             raise MadError(error) from None
         except Exception as exc:
-            self.hub.emit("tool_result", spec.mad, correlation_id=correlation_id, tool=name, ok=False,
-                          error=one_line(exc), duration_ms=round((time.perf_counter() - started) * 1000, 3))
+            hub.emit(ToolResult(mad=spec.mad, correlation_id=correlation_id, tool=name, ok=False,
+                                error=one_line(exc), duration_ms=round((time.perf_counter() - started) * 1000, 3)))
             raise
         result = to_jsonable_python(result, fallback=str)
-        self.hub.emit("tool_result", spec.mad, correlation_id=correlation_id, tool=name, ok=True,
-                      result=result, duration_ms=round((time.perf_counter() - started) * 1000, 3))
+        hub.emit(ToolResult(mad=spec.mad, correlation_id=correlation_id, tool=name, ok=True,
+                            result=result, duration_ms=round((time.perf_counter() - started) * 1000, 3)))
         return result
 
     # the bus -----------------------------------------------------------------
@@ -312,8 +329,8 @@ class Ecosystem:
             conv = self.bus.get_conversation(conversation)
             if not any(p in self.runners for p in conv.participants):
                 raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
-        self.hub.emit("human_input", sender, conversation=conversation, correlation_id=message.correlation_id,
-                      content=message.content, message_id=message.id)
+        self.hub.emit(HumanInput(mad=sender, conversation=conversation, correlation_id=message.correlation_id,
+                                 content=message.content, message_id=message.id))
         replies = await self.exchange(message, timeout=timeout, expect=len(addressed))
         return message, replies
 
@@ -358,7 +375,7 @@ class Ecosystem:
         self.runners[cls.name] = runner
         self.bus.register(cls.name, runner.mailbox, observer=cls.observes_all)
         await runner.start()
-        self.hub.emit("state", cls.name, state=runner.state.value)
+        self.hub.emit(State(mad=cls.name, state=runner.state.value))
         return runner
 
     async def retire_mad(self, name: str, reason: str) -> None:
@@ -367,7 +384,7 @@ class Ecosystem:
         if runner is None:
             return
         await runner.retire(reason)
-        self.hub.emit("state", name, state="retired", reason=reason)
+        self.hub.emit(State(mad=name, state="retired", reason=reason))
 
     async def tools_changed(self) -> None:
         for listener in self.tools_listeners:
@@ -377,12 +394,12 @@ class Ecosystem:
         """Every MAD stops taking work from its mailbox (a handler in progress finishes)."""
         for runner in self.runners.values():
             runner.pause()
-        self.hub.emit("state", None, state="paused")
+        self.hub.emit(State(state="paused"))
 
     def resume(self) -> None:
         for runner in self.runners.values():
             runner.resume()
-        self.hub.emit("state", None, state="running")
+        self.hub.emit(State(state="running"))
 
     async def restart_mad(self, name: str) -> dict[str, Any]:
         """Restart one MAD by hand (a FAILED one too); UsageError for an unknown name."""

@@ -1,32 +1,39 @@
-"""Events: everything that happens in the ecosystem, redacted and handed to pluggable sinks."""
+"""Events: one small dataclass per kind of thing that happens in the ecosystem, and the record a sink gets.
+
+A MAD or the kernel builds a typed event (`ToolCall(mad="horace", tool=..., ...)`) and hands it
+to the hub, which fills in who and for which request, redacts it, and gives sinks a `Record`:
+kind, MAD, conversation, correlation id and a JSON-able payload (the event's own fields). Being
+plain data, an event crosses a process boundary as a dict and comes back unchanged
+(`to_dict` / `from_dict`), which is how an isolated MAD's events reach the journal.
+"""
 from __future__ import annotations
 
-import contextvars
+import dataclasses
 import json
-import logging
 import re
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 import orjson
 
-KINDS = (
-    "session_start", "session_end", "message", "tool_call", "tool_result", "llm_call",
-    "llm_result", "log", "state", "crash", "restart", "sample", "profile", "human_input",
-    "external_call", "reload", "reload_failed", "stage", "blocked", "memory",
-)
-
 REDACTED = "[redacted]"
 
-current_mad: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_mad", default=None)
-"""The MAD whose handler is running: its logs and events are attributed to it."""
-current_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_correlation", default=None)
-"""The correlation id of the request being handled: every event it causes carries it."""
-current_progress: contextvars.ContextVar[Any] = contextvars.ContextVar("current_progress", default=None)
-"""Where the running tool's progress goes (the MCP caller's progress token), if anywhere."""
+
+class _Omitted:
+    """The default of an optional field: left out of the payload (None would be recorded as null)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "OMIT"
+
+    def __reduce__(self) -> str:
+        return "OMIT"
+
+
+OMIT: Any = _Omitted()
+
 _SECRET_NAME = re.compile(
     r"(?i)(api[_-]?key|(?:^|[_-])key(?:$|[_-])|token|secret|passw(?:or)?d|passphrase|private[_-]?key"
     r"|credential|authorization|(?:^|[_-])auth(?:$|[_-]))"
@@ -38,9 +45,316 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-@dataclass(slots=True)
+# the events ----------------------------------------------------------------------
+@dataclass(slots=True, kw_only=True)
 class Event:
-    """One thing that happened: kind, who, where, and a JSON-able payload."""
+    """Something that happened: to which MAD, in which conversation, for which request; the rest is its payload."""
+
+    kind: ClassVar[str] = ""
+    mad: str | None = None
+    """The MAD it happened to (None: the hub takes the MAD whose handler is running, if any)."""
+    conversation: str | None = None
+    correlation_id: str | None = None
+
+    def kind_name(self) -> str:
+        return self.kind
+
+    def payload(self) -> dict[str, Any]:
+        """The event's own fields, omitted optional ones left out."""
+        out: dict[str, Any] = {}
+        for name in _payload_fields(type(self)):
+            value = getattr(self, name)
+            if value is not OMIT:
+                out[name] = value
+        return out
+
+    def secret_arguments(self) -> tuple[str, frozenset[str]] | None:
+        """(payload key of a dict of arguments, names of its secret ones): the hub masks their values."""
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as plain data, to cross a process boundary."""
+        return {"kind": self.kind_name(), "mad": self.mad, "conversation": self.conversation,
+                "correlation_id": self.correlation_id, "payload": self.payload()}
+
+
+_ENVELOPE = frozenset(f.name for f in dataclasses.fields(Event))
+_PAYLOAD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _payload_fields(cls: type) -> tuple[str, ...]:
+    names = _PAYLOAD_FIELDS.get(cls)
+    if names is None:
+        names = _PAYLOAD_FIELDS[cls] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE and not f.metadata.get("hidden"))
+    return names
+
+
+def _hidden(default: Any) -> Any:
+    """A field the hub reads but never records."""
+    return field(default=default, metadata={"hidden": True})
+
+
+@dataclass(slots=True, kw_only=True)
+class SessionStart(Event):
+    kind: ClassVar[str] = "session_start"
+    session_id: str
+    command: str
+    pid: int
+    appending: bool
+    mads: list[str]
+    modules: dict[str, str]
+
+
+@dataclass(slots=True, kw_only=True)
+class SessionEnd(Event):
+    kind: ClassVar[str] = "session_end"
+    reason: str
+    duration_s: float
+    events: dict[str, int]
+
+
+@dataclass(slots=True, kw_only=True)
+class MessagePublished(Event):
+    """A message put on the bus (the hub has a fast path for it: `EventHub.emit_message`)."""
+
+    kind: ClassVar[str] = "message"
+    message: dict[str, Any]
+    recipients: list[str]
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCall(Event):
+    kind: ClassVar[str] = "tool_call"
+    tool: str
+    caller: str
+    arguments: dict[str, Any]
+    secret_params: frozenset[str] = _hidden(frozenset())
+
+    def secret_arguments(self) -> tuple[str, frozenset[str]] | None:
+        return ("arguments", self.secret_params) if self.secret_params else None
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolResult(Event):
+    kind: ClassVar[str] = "tool_result"
+    tool: str
+    ok: bool
+    result: Any = OMIT
+    error: str = OMIT
+    duration_ms: float = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class LLMCall(Event):
+    kind: ClassVar[str] = "llm_call"
+    caller: str
+    model: str
+    messages: int
+    tools: list[str]
+    prompt: list[dict[str, Any]]
+
+
+@dataclass(slots=True, kw_only=True)
+class LLMResult(Event):
+    kind: ClassVar[str] = "llm_result"
+    caller: str
+    model: str
+    ok: bool
+    error: str | None = OMIT
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    text: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class Log(Event):
+    kind: ClassVar[str] = "log"
+    level: str
+    logger: str = OMIT
+    message: str
+    traceback: str = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class State(Event):
+    """A MAD's state changed (starting, running, restarting, paused, failed, retired), or the ecosystem's (mad None)."""
+
+    kind: ClassVar[str] = "state"
+    state: str
+    reason: str = OMIT
+    traceback: str = OMIT
+    placement: str = OMIT
+    pid: int = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class Crash(Event):
+    kind: ClassVar[str] = "crash"
+    handler: str
+    error: str
+    traceback: str | None = OMIT
+    background: bool = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class Restart(Event):
+    kind: ClassVar[str] = "restart"
+    reason: str
+    restarts: int
+    backoff: float = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class Sample(Event):
+    kind: ClassVar[str] = "sample"
+    interval_s: float
+    process: dict[str, Any]
+    mads: dict[str, Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class Profile(Event):
+    kind: ClassVar[str] = "profile"
+    samples: int
+    mads: dict[str, Any]
+    seconds: float
+    processes: dict[str, Any] = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class Memory(Event):
+    kind: ClassVar[str] = "memory"
+    bytes: int
+    mads: dict[str, Any]
+    seconds: float
+    since: str
+    tracing_overhead: int
+
+
+@dataclass(slots=True, kw_only=True)
+class HumanInput(Event):
+    """A message or a tool call from the person at the keyboard (or an external client)."""
+
+    kind: ClassVar[str] = "human_input"
+    content: str = OMIT
+    message_id: str = OMIT
+    tool: str = OMIT
+    arguments: dict[str, Any] = OMIT
+    secret_params: frozenset[str] = _hidden(frozenset())
+
+    def secret_arguments(self) -> tuple[str, frozenset[str]] | None:
+        return ("arguments", self.secret_params) if self.secret_params else None
+
+
+@dataclass(slots=True, kw_only=True)
+class ExternalCall(Event):
+    """A call from an MCP client, or a request the gateway refused."""
+
+    kind: ClassVar[str] = "external_call"
+    tool: str | None
+    client: str
+    arguments: dict[str, Any] = OMIT
+    ok: bool
+    duration_ms: float = OMIT
+    result: Any = OMIT
+    error: str = OMIT
+    status: int = OMIT
+    path: str | None = OMIT
+    secret_params: frozenset[str] = _hidden(frozenset())
+
+    def secret_arguments(self) -> tuple[str, frozenset[str]] | None:
+        return ("arguments", self.secret_params) if self.secret_params else None
+
+
+@dataclass(slots=True, kw_only=True)
+class Reload(Event):
+    kind: ClassVar[str] = "reload"
+    action: str
+    path: str
+    old_hash: str | None
+    new_hash: str | None
+    duration_ms: float = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class ReloadFailed(Event):
+    kind: ClassVar[str] = "reload_failed"
+    path: str
+    error: str
+    traceback: str | None = OMIT
+    restart_needed: bool = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class Stage(Event):
+    """A Thought Engine stage answered a message."""
+
+    kind: ClassVar[str] = "stage"
+    stage: str
+    ok: bool
+    latency_ms: float
+    llm_calls: int
+    tokens: int
+    tokens_avoided: int
+    tool_calls: list[Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class Blocked(Event):
+    """The watchdog saw a handler hold the event loop."""
+
+    kind: ClassVar[str] = "blocked"
+    handler: str
+    held_ms: float
+
+
+@dataclass(slots=True, kw_only=True)
+class Custom(Event):
+    """An event of a MAD's own kind (Rogers' `conversation_created`); its data is the payload."""
+
+    name: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def kind_name(self) -> str:
+        return self.name
+
+    def payload(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
+    SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, Log, State, Crash,
+    Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked)}
+KINDS = tuple(EVENT_TYPES)
+"""Every kernel kind; a MAD's own kinds (Custom) are any other name."""
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """An event back from `to_dict`; ValueError for a payload that does not fit its kind."""
+    kind = data.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("an event needs a kind")
+    envelope = {k: data.get(k) for k in ("mad", "conversation", "correlation_id")}
+    payload = data.get("payload") or {}
+    if not isinstance(payload, dict):
+        raise ValueError(f"the payload of a {kind} event is not an object")
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        return Custom(name=kind, data=payload, **envelope)
+    try:
+        return cls(**envelope, **payload)
+    except TypeError as exc:
+        raise ValueError(f"a {kind} event does not fit: {exc}") from None
+
+
+# the record a sink gets ------------------------------------------------------------------
+@dataclass(slots=True)
+class Record:
+    """One event as recorded: kind, who, where, and a JSON-able (already redacted) payload."""
 
     kind: str
     mad: str | None = None
@@ -53,6 +367,7 @@ class Event:
     """The payload as compact JSON, taken when the event was emitted (None: serialise `payload`)."""
 
 
+# JSON ---------------------------------------------------------------------------------------
 _ENCODER = json.JSONEncoder(ensure_ascii=True, default=str, separators=(",", ":"), check_circular=False)
 _dumps = orjson.dumps
 _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
@@ -62,7 +377,7 @@ def _stdlib_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
-def _orjson(value: Any) -> str | None:
+def orjson_text(value: Any) -> str | None:
     """The value as orjson writes it, or None where orjson refuses it."""
     try:
         return _dumps(value, default=str).decode()
@@ -81,168 +396,5 @@ def to_json(value: Any) -> str:
     the standard library writes, escaping every non-ASCII character (so a lone surrogate still
     makes valid UTF-8 for SQLite).
     """
-    text = _orjson(value)
+    text = orjson_text(value)
     return text if text is not None else _stdlib_json(value)
-
-
-def _may_name_a_secret(text: str) -> bool:
-    """False only when no part of the text could be a name that `looks_secret` flags.
-
-    Every such name holds key, token, secret, pass, credential or auth, ignoring case.
-    """
-    low = text.lower() if text.isascii() else text.casefold().replace("\u0131", "i")  # re folds dotless i too
-    return ("key" in low or "token" in low or "secret" in low or "pass" in low or "credential" in low
-            or "auth" in low)
-
-
-class EventSink(Protocol):
-    """Receives every event; must not block (buffer and write elsewhere)."""
-
-    def handle(self, event: Event) -> None: ...
-
-
-class Redactor:
-    """Replaces known secret values, and values under secret-looking keys, with [redacted]."""
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
-        self._pattern: re.Pattern[str] | None = None
-        self._encoded: tuple[str, ...] = ()
-        """The secret values as they appear inside JSON strings."""
-
-    def add(self, value: str) -> None:
-        """Remember a secret value (at least 4 characters) so it is never written anywhere."""
-        if not value or len(value) < 4:
-            return
-        with self._lock:
-            if value not in self._values:
-                self._values.add(value)
-                ordered = sorted(self._values, key=len, reverse=True)
-                self._pattern = re.compile("|".join(re.escape(v) for v in ordered))
-                self._encoded = tuple(to_json(v)[1:-1] for v in ordered)
-
-    def add_environment(self, environ: dict[str, str]) -> None:
-        """Remember the values of environment variables whose names look like keys or tokens."""
-        for name, value in environ.items():
-            if looks_secret(name):
-                self.add(value)
-
-    def text(self, text: str) -> str:
-        """The text with every known secret value replaced."""
-        pattern = self._pattern
-        if pattern is None or not text:
-            return text
-        return pattern.sub(REDACTED, text)
-
-    def value(self, value: Any, key: str | None = None) -> Any:
-        """A deep copy of a JSON-able value with secrets replaced."""
-        if key is not None and isinstance(value, str) and looks_secret(key) and value:
-            return REDACTED
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {k: self.value(v, k if isinstance(k, str) else None) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.value(v) for v in value]
-        return value
-
-    def payload(self, payload: dict[str, Any], *, names: bool = True) -> tuple[dict[str, Any], str | None]:
-        """The payload redacted, and its JSON when nothing needed redacting (then the payload is not copied).
-
-        The JSON is scanned instead of the structure: a value holding a known secret holds its
-        JSON-escaped form, and a secret-looking key holds one of the secret words. `names=False`
-        says the caller knows no key of the payload looks secret, so only values are looked for.
-        """
-        text = _orjson(payload)
-        if text is None:  # the standard library's text escapes names, so the scan could miss one
-            return self.value(payload), None
-        encoded = self._encoded
-        if (names and _may_name_a_secret(text)) or (encoded and any(secret in text for secret in encoded)):
-            return self.value(payload), None
-        return payload, text
-
-
-class EventHub:
-    """Fans every event out to its sinks, after redaction; a failing sink never stops the others."""
-
-    def __init__(self, redactor: Redactor | None = None) -> None:
-        self.redactor = redactor or Redactor()
-        self.sinks: list[EventSink] = []
-        self.sink_errors = 0
-        self.counts: dict[str, int] = {}
-
-    def add_sink(self, sink: EventSink) -> None:
-        self.sinks.append(sink)
-
-    def remove_sink(self, sink: EventSink) -> None:
-        if sink in self.sinks:
-            self.sinks.remove(sink)
-
-    def emit(
-        self,
-        kind: str,
-        mad: str | None = None,
-        *,
-        conversation: str | None = None,
-        correlation_id: str | None = None,
-        **payload: Any,
-    ) -> Event | None:
-        """Record one event; returns it (redacted) or None when nobody listens."""
-        self.counts[kind] = self.counts.get(kind, 0) + 1
-        if not self.sinks:
-            return None
-        if mad is None:
-            mad = current_mad.get()
-        if correlation_id is None:
-            correlation_id = current_correlation.get()
-        clean, text = self.redactor.payload(payload)
-        return self._fan_out(Event(kind, mad, conversation, correlation_id, clean, payload_json=text))
-
-
-    def emit_message(self, message: Any, recipients: list[str]) -> Event | None:
-        """Record a message put on the bus (the hottest event: its payload's keys are known)."""
-        self.counts["message"] = self.counts.get("message", 0) + 1
-        if not self.sinks:
-            return None
-        payload = {"message": message.to_dict(), "recipients": recipients}
-        # a message's own fields are no secret-looking names; only the keys inside its data can be
-        clean, text = self.redactor.payload(payload, names=message.data is not None)
-        return self._fan_out(Event("message", message.sender, message.conversation,
-                                   message.correlation_id or current_correlation.get(), clean, payload_json=text))
-
-    def _fan_out(self, event: Event) -> Event:
-        for sink in self.sinks:
-            try:
-                sink.handle(event)
-            except Exception:  # a sink's fault must not reach the MAD that emitted
-                self.sink_errors += 1
-        return event
-
-
-class ListSink:
-    """Keeps events in a list: for tests and for short-lived commands."""
-
-    def __init__(self, predicate: Callable[[Event], bool] | None = None) -> None:
-        self.events: list[Event] = []
-        self.predicate = predicate
-
-    def handle(self, event: Event) -> None:
-        if self.predicate is None or self.predicate(event):
-            self.events.append(event)
-
-    def of(self, kind: str) -> list[Event]:
-        return [e for e in self.events if e.kind == kind]
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that writes every record with secret values already replaced."""
-
-    def __init__(self, redactor: Redactor) -> None:
-        super().__init__()
-        self.redactor = redactor
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redactor.text(record.getMessage())
-        record.args = None
-        return True

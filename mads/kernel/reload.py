@@ -13,15 +13,35 @@ import logging
 import time
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .discovery import DiscoveryError, MADModule, load_path_module
 from .errors import UsageError
+from .events import Reload, ReloadFailed
 from .mad import MAD
 from .supervisor import MADState, one_line
 
 if TYPE_CHECKING:
-    from .ecosystem import Ecosystem
+    from .config import Config
+    from .hub import EventHub
+    from .supervisor import MADRunner
+
+
+class Reloadable(Protocol):
+    """What hot reload needs of the ecosystem it swaps modules in."""
+
+    config: Config
+    hub: EventHub
+    runners: dict[str, MADRunner]
+    modules: list[MADModule]
+
+    def replace_module(self, old: MADModule | None, new: MADModule | None) -> None: ...
+
+    async def add_mad(self, cls: type[MAD]) -> MADRunner: ...
+
+    async def retire_mad(self, name: str, reason: str) -> None: ...
+
+    async def tools_changed(self) -> None: ...
 
 log = logging.getLogger("mads.kernel")
 
@@ -51,7 +71,7 @@ class ReloadError(Exception):
 class Reloader:
     """Loads changed MAD modules and swaps them into a running ecosystem."""
 
-    def __init__(self, eco: Ecosystem) -> None:
+    def __init__(self, eco: Reloadable) -> None:
         self.eco = eco
         self._lock = asyncio.Lock()
         self.reloads = 0
@@ -69,7 +89,7 @@ class Reloader:
         async with self._lock:
             if self.is_kernel(path):
                 message = f"{path} is part of the kernel: restart the ecosystem to use it"
-                self.eco.hub.emit("reload_failed", "kernel", path=str(path), error=message, restart_needed=True)
+                self.eco.hub.emit(ReloadFailed(mad="kernel", path=str(path), error=message, restart_needed=True))
                 log.warning("%s", message)
                 return {"ok": False, "error": message, "restart_needed": True}
             old = self.module_of(path)
@@ -131,9 +151,9 @@ class Reloader:
             changed.append({"mad": name, "action": "retired"})
         seconds = time.perf_counter() - started
         for entry in changed:
-            eco.hub.emit("reload", entry["mad"], action=entry["action"], path=str(path),
-                         old_hash=old.sha256 if old else None, new_hash=new.sha256,
-                         duration_ms=round(seconds * 1000, 3))
+            eco.hub.emit(Reload(mad=entry["mad"], action=entry["action"], path=str(path),
+                                old_hash=old.sha256 if old else None, new_hash=new.sha256,
+                                duration_ms=round(seconds * 1000, 3)))
         self.reloads += 1
         await eco.tools_changed()
         log.info("reloaded %s (%s) in %.0f ms", path.name, new.short_hash, seconds * 1000)
@@ -172,8 +192,8 @@ class Reloader:
         for cls in old.mads:
             await self.eco.retire_mad(cls.name, f"{cls.name} was retired: {old.path} was deleted")
             changed.append({"mad": cls.name, "action": "retired"})
-            self.eco.hub.emit("reload", cls.name, action="retired", path=str(old.path), old_hash=old.sha256,
-                              new_hash=None)
+            self.eco.hub.emit(Reload(mad=cls.name, action="retired", path=str(old.path), old_hash=old.sha256,
+                                     new_hash=None))
         self.eco.replace_module(old, None)
         await self.eco.tools_changed()
         return {"ok": True, "changed": changed}
@@ -183,8 +203,8 @@ class Reloader:
         self.failures += 1
         names = [mad] if mad else [c.name for c in old.mads] if old else [None]
         for name in names:
-            self.eco.hub.emit("reload_failed", name, path=str(path), error=error,
-                              traceback="".join(traceback.format_exception(exc)) if exc else None)
+            self.eco.hub.emit(ReloadFailed(mad=name, path=str(path), error=error,
+                                           traceback="".join(traceback.format_exception(exc)) if exc else None))
         log.warning("reload of %s failed, the previous version keeps serving: %s", path.name, error)
         return {"ok": False, "error": error}
 
@@ -198,7 +218,7 @@ def _in_self_check(exc: BaseException) -> bool:
     return False
 
 
-def watched_folders(eco: Ecosystem) -> list[Path]:
+def watched_folders(eco: Reloadable) -> list[Path]:
     """The mads package folder (kernel included, to notice kernel changes) and every MAD_PATH folder."""
     import mads
 
@@ -211,7 +231,7 @@ def is_module_file(path: Path) -> bool:
     return name.endswith(".py") and not name.startswith((".", "_")) and "__pycache__" not in path.parts
 
 
-async def watch(eco: Ecosystem, reloader: Reloader, *, debounce_ms: int = 30, step_ms: int = 10,
+async def watch(eco: Reloadable, reloader: Reloader, *, debounce_ms: int = 30, step_ms: int = 10,
                 stop: asyncio.Event | None = None) -> None:
     """Watch the module folders with watchfiles and reload what changed, until cancelled."""
     folders = watched_folders(eco)
@@ -224,7 +244,7 @@ async def watch(eco: Ecosystem, reloader: Reloader, *, debounce_ms: int = 30, st
         await _watch(eco, reloader, folders, debounce_ms, step_ms, stop, polling=True)
 
 
-async def _watch(eco: Ecosystem, reloader: Reloader, folders: list[Path], debounce_ms: int, step_ms: int,
+async def _watch(eco: Reloadable, reloader: Reloader, folders: list[Path], debounce_ms: int, step_ms: int,
                  stop: asyncio.Event | None, *, polling: bool) -> None:
     import watchfiles
 

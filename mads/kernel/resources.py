@@ -19,14 +19,25 @@ import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psutil
 
 from .errors import MadError
+from .events import Memory, Profile, Sample
 
 if TYPE_CHECKING:
-    from .ecosystem import Ecosystem
+    from .discovery import MADModule
+    from .hub import EventHub
+    from .supervisor import MADRunner
+
+
+class Observed(Protocol):
+    """What resource figures are read from: the MADs' runners and modules, and the hub they are written to."""
+
+    hub: EventHub
+    runners: dict[str, MADRunner]
+    modules: list[MADModule]
 
 PR_SET_PTRACER = 0x59616D61
 PR_SET_PTRACER_ANY = ctypes.c_ulong(-1).value
@@ -36,7 +47,7 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 class Sampler:
     """Writes a `sample` event every interval: each MAD's figures since the last one, and the process's."""
 
-    def __init__(self, eco: Ecosystem, interval: float = 1.0) -> None:
+    def __init__(self, eco: Observed, interval: float = 1.0) -> None:
         self.eco = eco
         self.interval = interval
         self.process = psutil.Process()
@@ -98,7 +109,7 @@ class Sampler:
             process = {"cpu_percent": self.process.cpu_percent(None), "rss": self.process.memory_info().rss,
                        "threads": self.process.num_threads()}
         self.samples += 1
-        self.eco.hub.emit("sample", None, interval_s=round(elapsed, 3), process=process, mads=mads)
+        self.eco.hub.emit(Sample(interval_s=round(elapsed, 3), process=process, mads=mads))
         return {"process": process, "mads": mads}
 
 
@@ -117,7 +128,7 @@ def allow_tracer() -> Callable[[], None]:
     return lambda: libc.prctl(PR_SET_PTRACER, ctypes.c_ulong(0), 0, 0, 0)
 
 
-def mad_module_files(eco: Ecosystem) -> dict[str, str]:
+def mad_module_files(eco: Observed) -> dict[str, str]:
     """Each MAD module's real file path, and the MAD it defines."""
     module_files: dict[str, str] = {}
     for module in eco.modules:
@@ -169,7 +180,7 @@ def attribute(collapsed: str, module_files: dict[str, str], top: int = 10) -> di
     }
 
 
-async def profile(eco: Ecosystem, seconds: float,
+async def profile(eco: Observed, seconds: float,
                   progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
                   rate: int = 200) -> dict[str, Any]:
     """Sample this process with py-spy; returns samples and the top functions per MAD, recorded as `profile`."""
@@ -207,7 +218,7 @@ async def profile(eco: Ecosystem, seconds: float,
             raise MadError(f"py-spy failed: {detail}; in-process accounting goes on")
         result = attribute(output.read_text(encoding="utf-8", errors="replace"), module_files)
     result["seconds"] = seconds
-    eco.hub.emit("profile", None, **result)
+    eco.hub.emit(Profile(**result))
     return result
 
 
@@ -254,7 +265,7 @@ def attribute_memory(snapshot: tracemalloc.Snapshot, module_files: dict[str, str
     }
 
 
-async def memory(eco: Ecosystem, seconds: float,
+async def memory(eco: Observed, seconds: float,
                  progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None
                  ) -> dict[str, Any]:
     """What each MAD holds of the memory allocated while tracing; recorded as a `memory` event.
@@ -282,5 +293,5 @@ async def memory(eco: Ecosystem, seconds: float,
     snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     result = await asyncio.to_thread(attribute_memory, snapshot, mad_module_files(eco))
     result.update(seconds=seconds, since="start" if since_start else "window", tracing_overhead=overhead)
-    eco.hub.emit("memory", None, **result)
+    eco.hub.emit(Memory(**result))
     return result

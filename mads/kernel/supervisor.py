@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from .accounting import Account, StepTracker, metered
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError
-from .events import current_correlation, current_mad, current_progress
+from .events import Crash, Restart, State
+from .hub import current_correlation, current_mad, current_progress
 from .mad import MAD, ToolSpec
 
 if TYPE_CHECKING:
-    from .context import MADContext
-    from .events import EventHub
+    from .context import CoreContext
+    from .hub import EventHub
 
 
 class MADState(str, enum.Enum):
@@ -77,7 +78,7 @@ class MADRunner:
     def __init__(
         self,
         cls: type[MAD],
-        ctx: MADContext,
+        ctx: CoreContext,
         hub: EventHub,
         tracker: StepTracker,
         *,
@@ -134,8 +135,8 @@ class MADRunner:
             try:
                 await self.instance.on_stop()
             except Exception as exc:
-                self.hub.emit("crash", self.name, handler="on_stop", error=one_line(exc),
-                              traceback=traceback.format_exc())
+                self.hub.emit(Crash(mad=self.name, handler="on_stop", error=one_line(exc),
+                                    traceback=traceback.format_exc()))
         self._fail_pending(MADUnavailable(f"{self.name} is stopping"))
         self.state = MADState.STOPPED
 
@@ -145,7 +146,7 @@ class MADRunner:
         self.failure = None
         await self.replace()
         self.restarts += 1
-        self.hub.emit("restart", self.name, reason="requested", restarts=self.restarts)
+        self.hub.emit(Restart(mad=self.name, reason="requested", restarts=self.restarts))
 
     async def interrupt(self) -> None:
         """Stop the loop task; a message taken but not yet handled goes back to the front of the line."""
@@ -221,8 +222,8 @@ class MADRunner:
             except Exception as exc:
                 self.account.errors += 1
                 self.account.crashes += 1
-                self.hub.emit("crash", self.name, handler=handler, error=one_line(exc),
-                              traceback=traceback.format_exc(), background=True)
+                self.hub.emit(Crash(mad=self.name, handler=handler, error=one_line(exc),
+                                    traceback=traceback.format_exc(), background=True))
                 self.ctx.log.error("%s crashed in %s: %s", self.name, handler, one_line(exc))
 
         task = asyncio.create_task(run(), name=f"mad:{handler}")
@@ -354,7 +355,7 @@ class MADRunner:
         cause = one_line(exc)
         tb = traceback.format_exc()
         correlation = correlation_of(item)
-        self.hub.emit("crash", self.name, correlation_id=correlation, handler=handler, error=cause, traceback=tb)
+        self.hub.emit(Crash(mad=self.name, correlation_id=correlation, handler=handler, error=cause, traceback=tb))
         self.ctx.log.error("%s crashed in %s: %s", self.name, handler, cause)
         if type(item) is Invocation and not item.future.done():
             item.future.set_exception(MadError(f"{item.spec.name} crashed: {cause}"))
@@ -369,14 +370,14 @@ class MADRunner:
         if len(self.crash_times) >= self.max_crashes:
             self.state = MADState.FAILED
             self.failure = f"{len(self.crash_times)} crashes in {self.crash_window:g} s; last: {cause}"
-            self.hub.emit("state", self.name, state="failed", reason=self.failure)
+            self.hub.emit(State(mad=self.name, state="failed", reason=self.failure))
             self.ctx.log.error("%s is FAILED: %s", self.name, self.failure)
             return
         await self._restart_after_crash(cause)
 
     async def _restart_after_crash(self, cause: str) -> None:
         self.state = MADState.RESTARTING
-        self.hub.emit("state", self.name, state="restarting", reason=cause)
+        self.hub.emit(State(mad=self.name, state="restarting", reason=cause))
         delay = min(self.max_backoff, self.restart_backoff * (2 ** (len(self.crash_times) - 1)))
         await asyncio.sleep(delay)
         await self.end_background()
@@ -392,11 +393,11 @@ class MADRunner:
         except Exception as exc:
             self.state = MADState.FAILED
             self.failure = f"on_start failed during restart: {one_line(exc)}"
-            self.hub.emit("state", self.name, state="failed", reason=self.failure, traceback=traceback.format_exc())
+            self.hub.emit(State(mad=self.name, state="failed", reason=self.failure, traceback=traceback.format_exc()))
             return
         self.restarts += 1
         self.state = MADState.RUNNING if self._resume.is_set() else MADState.PAUSED
-        self.hub.emit("restart", self.name, reason=cause, restarts=self.restarts, backoff=delay)
+        self.hub.emit(Restart(mad=self.name, reason=cause, restarts=self.restarts, backoff=delay))
 
     async def _refuse(self, item: Any) -> None:
         reason = self.unavailable_reason()

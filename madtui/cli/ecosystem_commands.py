@@ -10,7 +10,10 @@ from typing import Any
 
 import click
 
+from pydantic_core import to_jsonable_python
+
 from mads.kernel import ArgumentError, Message
+from mads.kernel.events import HumanInput
 from mads.kernel.message import RawJSON, parse_pairs
 
 from .options import ecosystem_options, gather, run_async, watch_option
@@ -91,10 +94,11 @@ def call(tool: str, pairs: tuple[str, ...], args_json: str | None, **shared: Any
         eco = options.ecosystem()
         spec = eco.tool(tool)
         prepared = eco.prepare(spec, arguments, raw=True)  # usage errors exit 2 before anything starts
-        shown = eco.learn_secrets(spec, prepared)  # before anything is recorded, argv included
+        eco.learn_secrets(spec, prepared)  # before anything is recorded, argv included
         with options.record(eco, "call"):
             async with eco:
-                eco.hub.emit("human_input", "human", tool=tool, arguments=shown)
+                eco.hub.emit(HumanInput(mad="human", tool=tool, arguments=to_jsonable_python(prepared, fallback=str),
+                                        secret_params=spec.secret_params))
                 result = await eco.call_tool(tool, arguments, raw=True)
         click.echo(_dump(result))
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from mads.kernel import Config, Ecosystem, MadError
-from mads.kernel.events import RedactingFilter
+from mads.kernel.hub import RedactingFilter
 from mads.kernel.llm import PROVIDERS
 from mads.kernel.journal import Recording, record_session
 

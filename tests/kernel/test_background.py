@@ -8,7 +8,7 @@ import pytest
 
 from mads.kernel import MAD, tool
 from mads.kernel.errors import MADUnavailable
-from mads.kernel.events import ListSink
+from mads.kernel.hub import ListSink
 from mads.kernel.journal.capture import capture_output
 
 

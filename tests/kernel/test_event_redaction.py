@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mads.kernel.events import REDACTED, EventHub, ListSink, Redactor, looks_secret, to_json
+from mads.kernel.events import REDACTED, Custom, MessagePublished, ToolCall, ToolResult, looks_secret, to_json
+from mads.kernel.hub import EventHub, ListSink, Redactor
 from mads.kernel.journal import JournalWriter
 from mads.kernel.journal import reader
 
@@ -64,7 +65,7 @@ def test_a_secret_with_quotes_backslashes_and_newlines_is_redacted_inside_nested
     hub = EventHub(_redactor([secret]))
     sink = ListSink()
     hub.add_sink(sink)
-    hub.emit("log", "probe", outer={"inner": [f"before {secret} after"]})
+    hub.emit(Custom(mad="probe", name="note", data={"outer": {"inner": [f"before {secret} after"]}}))
     (event,) = sink.events
     assert event.payload == {"outer": {"inner": [f"before {REDACTED} after"]}}
     assert secret not in to_json(event.payload)
@@ -74,7 +75,8 @@ def test_values_under_secret_looking_keys_are_redacted_whatever_the_case() -> No
     hub = EventHub()
     sink = ListSink()
     hub.add_sink(sink)
-    hub.emit("tool_call", "probe", arguments={"OpenAI_API_Key": "sk-1", "\u212aey": "k", "path": "a.txt"})
+    hub.emit(ToolCall(mad="probe", tool="probe_t", caller="human",
+                      arguments={"OpenAI_API_Key": "sk-1", "\u212aey": "k", "path": "a.txt"}))
     assert sink.events[0].payload["arguments"] == {"OpenAI_API_Key": REDACTED, "\u212aey": REDACTED, "path": "a.txt"}
 
 
@@ -83,11 +85,11 @@ def test_a_payload_changed_after_it_was_emitted_is_journaled_as_it_was(tmp_path:
     hub = EventHub()
     hub.add_sink(writer)
     items = ["first"]
-    hub.emit("tool_result", "probe", result=items)
+    hub.emit(ToolResult(mad="probe", tool="probe_t", ok=True, result=items))
     items.append("later")
     writer.close()
     (event,) = reader.read_events(tmp_path / "j.db")
-    assert event["payload"] == {"result": ["first"]}
+    assert event["payload"] == {"tool": "probe_t", "ok": True, "result": ["first"]}
 
 
 def test_messages_sqlite_cannot_parse_are_still_journaled_with_their_batch(tmp_path: Path) -> None:
@@ -97,11 +99,13 @@ def test_messages_sqlite_cannot_parse_are_still_journaled_with_their_batch(tmp_p
     writer = JournalWriter(tmp_path / "j.db")
     hub = EventHub()
     hub.add_sink(writer)
-    hub.emit("message", "human", conversation="c",
-             message={"content": "odd", "sender": "human", "data": [math.nan, 2 ** 70]})
-    hub.emit("message", "human", conversation="c", message={"content": "lone \ud800 surrogate", "sender": "human"})
-    hub.emit("log", "probe", counts={1: "one", 2: "two"})
-    hub.emit("message", "human", conversation="c", message={"content": "plain words", "sender": "human"})
+    hub.emit(MessagePublished(mad="human", conversation="c", recipients=[],
+                              message={"content": "odd", "sender": "human", "data": [math.nan, 2 ** 70]}))
+    hub.emit(MessagePublished(mad="human", conversation="c", recipients=[],
+                              message={"content": "lone \ud800 surrogate", "sender": "human"}))
+    hub.emit(Custom(mad="probe", name="note", data={"counts": {1: "one", 2: "two"}}))
+    hub.emit(MessagePublished(mad="human", conversation="c", recipients=[],
+                              message={"content": "plain words", "sender": "human"}))
     writer.close()
     assert writer.error is None
     events = list(reader.read_events(tmp_path / "j.db"))
@@ -147,8 +151,8 @@ def test_a_message_event_is_recorded_exactly_as_the_general_path_records_it(cont
     hub.emit_message(message, ["a", "b"])
     hub.remove_sink(fast)
     hub.add_sink(general)
-    hub.emit("message", "human", conversation="c1", correlation_id="k1", message=message.to_dict(),
-             recipients=["a", "b"])
+    hub.emit(MessagePublished(mad="human", conversation="c1", correlation_id="k1", message=message.to_dict(),
+                              recipients=["a", "b"]))
     (got,), (want,) = fast.events, general.events
     assert (got.kind, got.mad, got.conversation, got.correlation_id) == \
         (want.kind, want.mad, want.conversation, want.correlation_id)

@@ -15,7 +15,7 @@ import pytest
 from mads.kernel import MAD, Config, Ecosystem, tool
 from mads.kernel.journal import JournalWriter, record_session
 from mads.kernel.journal import reader
-from mads.kernel.events import Event
+from mads.kernel.events import Log, Record
 from tests.helpers import wait_until
 
 
@@ -33,7 +33,7 @@ class Probe(MAD):
 def test_writer_commits_batches_in_seq_order(tmp_path: Path) -> None:
     writer = JournalWriter(tmp_path / "j.db")
     for i in range(2500):
-        writer.handle(Event("log", "probe", payload={"i": i}))
+        writer.handle(Record("log", "probe", payload={"i": i}))
     writer.flush()
     writer.close()
     events = list(reader.read_events(tmp_path / "j.db"))
@@ -45,7 +45,7 @@ def test_a_flush_waits_for_every_event_queued_before_it_across_batches(tmp_path:
     writer = JournalWriter(tmp_path / "j.db")
     writer.set_meta("note", {"a": 1})
     for i in range(3500):
-        writer.handle(Event("message", "human", "c", payload={"message": {"content": f"m{i}", "sender": "human"}}))
+        writer.handle(Record("message", "human", "c", payload={"message": {"content": f"m{i}", "sender": "human"}}))
     writer.flush()
     assert writer.committed_seq == 3500 and writer.error is None
     assert reader.search(tmp_path, "m3499")[0]["seq"] == 3500
@@ -56,7 +56,7 @@ def test_a_flush_waits_for_every_event_queued_before_it_across_batches(tmp_path:
 
 def test_a_lone_event_is_committed_within_the_batch_time_without_a_flush(tmp_path: Path) -> None:
     writer = JournalWriter(tmp_path / "j.db")
-    writer.handle(Event("log", "probe", payload={"line": "alone"}))
+    writer.handle(Record("log", "probe", payload={"line": "alone"}))
     wait_until(lambda: writer.committed_seq == 1, timeout=5, what="the lone event committed by the timer")
     assert [e["payload"] for e in reader.read_events(tmp_path / "j.db")] == [{"line": "alone"}]
     writer.close()
@@ -78,7 +78,7 @@ def test_a_journal_from_before_the_external_fts_index_keeps_its_messages_searcha
                  "VALUES (1, 'written earlier', 'human', 'c')")  # as the writer used to index it
     conn.close()
     writer = JournalWriter(path)
-    writer.handle(Event("message", "human", "c", payload={"message": {"content": "found later", "sender": "human"}}))
+    writer.handle(Record("message", "human", "c", payload={"message": {"content": "found later", "sender": "human"}}))
     writer.close()
     assert [hit["seq"] for hit in reader.search(tmp_path, "later")] == [2]
     (hit,) = reader.search(tmp_path, "earlier")
@@ -89,7 +89,7 @@ def test_reopening_a_journal_appends_after_the_last_event(tmp_path: Path) -> Non
     path = tmp_path / "j.db"
     for _ in range(2):
         writer = JournalWriter(path)
-        writer.handle(Event("log", "probe", payload={}))
+        writer.handle(Record("log", "probe", payload={}))
         writer.close()
     assert [e["seq"] for e in reader.read_events(path)] == [1, 2]
 
@@ -136,7 +136,7 @@ async def test_secrets_and_api_keys_reach_no_byte_of_the_journal(tmp_path: Path)
         async with eco:
             await eco.call_tool("turing_set_secret", {"name": "k", "value": secret})
             await eco.send(f"@Turing set_secret name=j value={secret}")
-            eco.hub.emit("log", "kernel", message=f"oops {api_key} {secret}")
+            eco.hub.emit(Log(mad="kernel", level="info", message=f"oops {api_key} {secret}"))
     files = [p for p in recording.path.parent.iterdir()]
     for path in files:
         data = path.read_bytes()
@@ -208,7 +208,7 @@ def test_kill_9_under_load_leaves_a_sound_journal_with_every_committed_event(tmp
 def test_a_finished_journal_is_one_file_and_reading_it_leaves_nothing_beside_it(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     writer = JournalWriter(path)
-    writer.handle(Event("message", "human", "c", payload={"message": {"content": "hello there", "sender": "human"}}))
+    writer.handle(Record("message", "human", "c", payload={"message": {"content": "hello there", "sender": "human"}}))
     writer.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
     assert [e["seq"] for e in reader.read_events(path)] == [1]
@@ -220,7 +220,7 @@ def test_a_finished_journal_is_one_file_and_reading_it_leaves_nothing_beside_it(
 def test_a_journal_open_elsewhere_when_it_is_closed_stays_sound_in_wal(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     writer = JournalWriter(path)
-    writer.handle(Event("log", "probe", payload={"n": 1}))
+    writer.handle(Record("log", "probe", payload={"n": 1}))
     writer.flush()
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as other:
         other.execute("BEGIN")

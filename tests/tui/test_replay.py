@@ -26,7 +26,7 @@ from madtui.widgets.cpu_graph import CpuGraph
 from madtui.widgets.replay_bar import ReplayBar
 from madtui.widgets.traffic_view import TrafficView
 from mads.kernel.errors import UsageError
-from mads.kernel.events import Event
+from mads.kernel.events import Record
 from mads.kernel.journal import JournalWriter
 from mads.kernel.journal.reader import read_events
 
@@ -51,34 +51,34 @@ def sample(cpu: dict[str, float]) -> dict[str, Any]:
 
 
 EVENTS = [
-    Event("session_start", payload={"session_id": SESSION_ID, "command": "mcp", "mads": MADS,
+    Record("session_start", payload={"session_id": SESSION_ID, "command": "mcp", "mads": MADS,
                                     "modules": {f"mads.{m}": f"{sha}{'0' * 56}" for m, sha in
                                                 zip(MADS, ["2f662206", "e15c5465", "848ff9c0"])}}),
-    *[Event("state", name, payload={"state": "running"}) for name in MADS],
-    Event("message", "human", payload=message("human", "@Horace write_file path=a.txt content=one", ["horace"])),
-    Event("tool_call", "horace", payload={"tool": "horace_write_file", "caller": "horace",
+    *[Record("state", name, payload={"state": "running"}) for name in MADS],
+    Record("message", "human", payload=message("human", "@Horace write_file path=a.txt content=one", ["horace"])),
+    Record("tool_call", "horace", payload={"tool": "horace_write_file", "caller": "horace",
                                           "arguments": {"path": "a.txt", "content": "one"}}),
-    Event("tool_result", "horace", payload={"tool": "horace_write_file", "ok": True, "duration_ms": 1.2,
+    Record("tool_result", "horace", payload={"tool": "horace_write_file", "ok": True, "duration_ms": 1.2,
                                             "result": {"path": "a.txt", "version": 1}}),
-    Event("sample", payload=sample({"dewey": 1.0, "horace": 5.0, "rogers": 0.5})),
-    Event("message", "horace", payload=message("horace", "@human #success version 1 of a.txt", [], ["success"])),
-    Event("log", "horace", payload={"level": "info", "message": "wrote a.txt"}),
-    Event("tool_call", "dewey", payload={"tool": "dewey_search", "caller": "dewey", "arguments": {"query": "x"}}),
-    Event("tool_result", "dewey", payload={"tool": "dewey_search", "ok": False, "duration_ms": 0.7,
+    Record("sample", payload=sample({"dewey": 1.0, "horace": 5.0, "rogers": 0.5})),
+    Record("message", "horace", payload=message("horace", "@human #success version 1 of a.txt", [], ["success"])),
+    Record("log", "horace", payload={"level": "info", "message": "wrote a.txt"}),
+    Record("tool_call", "dewey", payload={"tool": "dewey_search", "caller": "dewey", "arguments": {"query": "x"}}),
+    Record("tool_result", "dewey", payload={"tool": "dewey_search", "ok": False, "duration_ms": 0.7,
                                            "error": "the index is empty"}),
-    Event("sample", payload=sample({"dewey": 9.0, "horace": 2.0, "rogers": 0.5})),
-    Event("crash", "rogers", payload={"handler": "on_observe", "error": "KeyError: 'conversation'",
+    Record("sample", payload=sample({"dewey": 9.0, "horace": 2.0, "rogers": 0.5})),
+    Record("crash", "rogers", payload={"handler": "on_observe", "error": "KeyError: 'conversation'",
                                       "traceback": "Traceback (most recent call last):\nKeyError: 'conversation'"}),
-    Event("restart", "rogers", payload={"reason": "crash", "restarts": 1}),
-    Event("reload", "horace", payload={"action": "reloaded", "new_hash": "ab" * 32}),
-    Event("message", "dewey", payload=message("dewey", "@human #error the index is empty", [], ["error"])),
-    Event("tool_call", "newbie", payload={"tool": "newbie_hello", "caller": "newbie", "arguments": {}}),
-    Event("tool_result", "newbie", payload={"tool": "newbie_hello", "ok": True, "duration_ms": 0.1, "result": "hi"}),
-    Event("sample", payload=sample({"dewey": 3.0, "horace": 7.0, "rogers": 1.5, "newbie": 0.2})),
-    Event("reload_failed", "horace", payload={"error": "SyntaxError: invalid syntax (horace.py, line 3)"}),
-    Event("llm_result", "fiedler", payload={"caller": "dewey", "model": "scripted", "input_tokens": 30,
+    Record("restart", "rogers", payload={"reason": "crash", "restarts": 1}),
+    Record("reload", "horace", payload={"action": "reloaded", "new_hash": "ab" * 32}),
+    Record("message", "dewey", payload=message("dewey", "@human #error the index is empty", [], ["error"])),
+    Record("tool_call", "newbie", payload={"tool": "newbie_hello", "caller": "newbie", "arguments": {}}),
+    Record("tool_result", "newbie", payload={"tool": "newbie_hello", "ok": True, "duration_ms": 0.1, "result": "hi"}),
+    Record("sample", payload=sample({"dewey": 3.0, "horace": 7.0, "rogers": 1.5, "newbie": 0.2})),
+    Record("reload_failed", "horace", payload={"error": "SyntaxError: invalid syntax (horace.py, line 3)"}),
+    Record("llm_result", "fiedler", payload={"caller": "dewey", "model": "scripted", "input_tokens": 30,
                                             "output_tokens": 12, "ok": True, "text": "done"}),
-    Event("session_end", payload={"reason": "stopped"}),
+    Record("session_end", payload={"reason": "stopped"}),
 ]
 """seq 1-4 start; 12 a refused tool call; 14 a crash; 16 a reload; 17 a message tagged error; 18 a new MAD;
 21 a failed reload; 23 the end."""
@@ -90,7 +90,7 @@ def write_session(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = JournalWriter(path)
     for offset, event in enumerate(EVENTS):
-        writer.handle(Event(event.kind, event.mad, payload=event.payload, wall=START + offset * STEP))
+        writer.handle(Record(event.kind, event.mad, payload=event.payload, wall=START + offset * STEP))
     writer.flush()
     writer.close()
     return path

@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 from textual.pilot import Pilot
 
-from mads.kernel.events import Event
+from mads.kernel.events import Record
 from mads.kernel.journal import JournalWriter
 from madtui.app import MadApp
 from madtui.host import HostOptions
@@ -52,11 +52,11 @@ def write_journal(path: Path, steps: int = len(SPINNER_CPU)) -> int:
     writer = JournalWriter(path)
     try:
         wall = 1_735_732_800.0
-        writer.handle(Event("session_start", payload={"session_id": SESSION_ID, "mads": MADS, "modules": {}},
+        writer.handle(Record("session_start", payload={"session_id": SESSION_ID, "mads": MADS, "modules": {}},
                             wall=wall, mono=0.0))
         for step in range(steps):
             process = {"cpu_percent": 101.5 + step, "rss": 96 * MiB + step * MiB, "threads": 11}
-            writer.handle(Event("sample", payload={"interval_s": 1.0, "process": process,
+            writer.handle(Record("sample", payload={"interval_s": 1.0, "process": process,
                                                    "mads": {name: figures(name, step) for name in MADS}},
                                 wall=wall + step + 1, mono=step + 1.0))
         writer.flush()
@@ -139,7 +139,7 @@ async def test_new_samples_refresh_the_rows_and_keep_the_selection(tmp_path: Pat
         writer = JournalWriter(tmp_path / "s.db")
         try:
             hot = {name: figures(name, 0) for name in MADS} | {"turing": figures("spinner", 4)}
-            writer.handle(Event("sample", payload={"process": {}, "mads": hot}))
+            writer.handle(Record("sample", payload={"process": {}, "mads": hot}))
             writer.flush()
         finally:
             writer.close()
@@ -196,7 +196,7 @@ def fake_memory_call(journal: Path, calls: list[tuple[str, dict[str, Any]]]) -> 
             await progress(1.0, 3.0, "tracing allocations 1/3 s")
         writer = JournalWriter(journal)
         try:
-            writer.handle(Event("memory", payload=READING))
+            writer.handle(Record("memory", payload=READING))
         finally:
             writer.close()
         return READING

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from madtui.app import MadApp
 from madtui.host import HostOptions
 from madtui.widgets.composer import Composer
-from mads.kernel.events import Event
+from mads.kernel.events import Record
 from mads.kernel.journal import JournalWriter
 
 SESSION_ID = "20261125T120000.000Z-abcdef"
@@ -48,33 +48,33 @@ def sample(i: int) -> dict[str, Any]:
 def recorded_session(path: Path) -> int:
     """Write a small session: sends to Horace and Dewey, an LLM call, a refused grant, a crash; returns the events."""
     events = [
-        Event("session_start", payload={"session_id": SESSION_ID, "command": "mcp", "mads": MADS, "modules": MODULES}),
-        *[Event("state", name, payload={"state": "running"}) for name in MADS],
-        Event("message", "human", payload=message("human", "@Horace write_file path=notes.txt content=hello",
+        Record("session_start", payload={"session_id": SESSION_ID, "command": "mcp", "mads": MADS, "modules": MODULES}),
+        *[Record("state", name, payload={"state": "running"}) for name in MADS],
+        Record("message", "human", payload=message("human", "@Horace write_file path=notes.txt content=hello",
                                                   ["horace"])),
-        Event("tool_call", "horace", payload={"tool": "horace_write_file", "caller": "horace",
+        Record("tool_call", "horace", payload={"tool": "horace_write_file", "caller": "horace",
                                               "arguments": {"path": "notes.txt", "content": "hello"}}),
-        Event("tool_result", "horace", payload={"tool": "horace_write_file", "ok": True, "duration_ms": 1.8,
+        Record("tool_result", "horace", payload={"tool": "horace_write_file", "ok": True, "duration_ms": 1.8,
                                                 "result": {"path": "notes.txt", "version": 1, "size": 5}}),
-        Event("message", "horace", payload=message("horace", "@human #success version 1 of notes.txt", [],
+        Record("message", "horace", payload=message("horace", "@human #success version 1 of notes.txt", [],
                                                    ["success"])),
-        Event("sample", payload=sample(0)),
-        Event("message", "human", payload=message("human", '@Dewey search query="notes"', ["dewey"])),
-        Event("tool_call", "dewey", payload={"tool": "dewey_search", "caller": "dewey",
+        Record("sample", payload=sample(0)),
+        Record("message", "human", payload=message("human", '@Dewey search query="notes"', ["dewey"])),
+        Record("tool_call", "dewey", payload={"tool": "dewey_search", "caller": "dewey",
                                              "arguments": {"query": "notes"}}),
-        Event("tool_result", "dewey", payload={"tool": "dewey_search", "ok": True, "duration_ms": 3.2,
+        Record("tool_result", "dewey", payload={"tool": "dewey_search", "ok": True, "duration_ms": 3.2,
                                                "result": {"hits": 1}}),
-        Event("llm_result", "fiedler", payload={"caller": "fiedler", "model": "offline", "input_tokens": 300,
+        Record("llm_result", "fiedler", payload={"caller": "fiedler", "model": "offline", "input_tokens": 300,
                                                 "output_tokens": 120, "ok": True, "text": "Two models agree."}),
-        Event("sample", payload=sample(1)),
-        Event("tool_call", "turing", payload={"tool": "turing_grant", "caller": "turing",
+        Record("sample", payload=sample(1)),
+        Record("tool_call", "turing", payload={"tool": "turing_grant", "caller": "turing",
                                               "arguments": {"name": "db", "mad": "horace"}}),
-        Event("tool_result", "turing", payload={"tool": "turing_grant", "ok": False, "duration_ms": 0.4,
+        Record("tool_result", "turing", payload={"tool": "turing_grant", "ok": False, "duration_ms": 0.4,
                                                 "error": "no secret named db"}),
-        Event("crash", "rogers", payload={"handler": "on_observe", "error": "KeyError: 'conversation'",
+        Record("crash", "rogers", payload={"handler": "on_observe", "error": "KeyError: 'conversation'",
                                           "traceback": "Traceback (most recent call last):\nKeyError: 'conversation'"}),
-        Event("restart", "rogers", payload={"reason": "crash", "restarts": 1}),
-        Event("sample", payload=sample(2)),
+        Record("restart", "rogers", payload={"reason": "crash", "restarts": 1}),
+        Record("sample", payload=sample(2)),
     ]
     writer = JournalWriter(path)
     for offset, event in enumerate(events):

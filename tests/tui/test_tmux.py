@@ -154,13 +154,13 @@ def test_sigterm_quits_as_ctrl_q_does(terminal: Terminal) -> None:
 
 
 def test_sigterm_quits_a_replay_and_gives_the_terminal_back(tmp_path: Path) -> None:
-    from mads.kernel.events import Event
+    from mads.kernel.events import Record
     from mads.kernel.journal import JournalWriter
 
     journal = tmp_path / "sessions" / "20260101T000000.000Z-abcdef.db"
     writer = JournalWriter(journal)
-    writer.handle(Event("session_start", payload={"session_id": journal.stem, "mads": ["horace"], "modules": {}}))
-    writer.handle(Event("state", "horace", payload={"state": "running"}))
+    writer.handle(Record("session_start", payload={"session_id": journal.stem, "mads": ["horace"], "modules": {}}))
+    writer.handle(Record("state", "horace", payload={"state": "running"}))
     writer.close()
     command = (f"cd {shlex.quote(str(tmp_path))} && env PYTHONPATH={shlex.quote(str(ROOT))} TERM=xterm-256color "
                f"{shlex.quote(sys.executable)} -m madtui replay {shlex.quote(str(journal))};"

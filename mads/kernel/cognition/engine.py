@@ -3,13 +3,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..events import Stage as StageAnswered
 from ..message import Message
 from .stages import DTR, Imperator, Outcome, Stage, Turn
 
 if TYPE_CHECKING:
-    from ..ecosystem import Ecosystem
+    from ..hub import EventHub
+    from ..supervisor import MADRunner
+
+
+class Host(Protocol):
+    """What a Thought Engine needs of the ecosystem: its MAD's runner, tool calls, the hub."""
+
+    hub: EventHub
+
+    def runner(self, name: str) -> MADRunner: ...
+
+    async def call_tool(self, name: str, args: dict[str, Any] | None = None, *, caller: str = ...,
+                        raw: bool = ..., correlation_id: str | None = ..., progress: Any = ...) -> Any: ...
 
 
 @dataclass
@@ -35,15 +48,15 @@ class StageStats:
 class ThoughtEngine:
     """One MAD's pipeline of stages: DTR, then (LPPM, CET when they come), then the Imperator."""
 
-    def __init__(self, ecosystem: Ecosystem, mad: str, stages: list[Stage] | None = None) -> None:
+    def __init__(self, ecosystem: Host, mad: str, stages: list[Stage] | None = None) -> None:
         self.eco = ecosystem
         self.mad = mad
-        runner = ecosystem.runners[mad]
+        runner = ecosystem.runner(mad)
         self.stages = stages or [DTR(), Imperator(max_steps=runner.cls.max_imperator_steps)]
         self.stats = {stage.name: StageStats() for stage in self.stages}
 
     async def process(self, message: Message, direct: bool = False) -> Outcome:
-        runner = self.eco.runners[self.mad]
+        runner = self.eco.runner(self.mad)
         ctx = runner.ctx
 
         async def call(tool: str, args: dict[str, Any], raw: bool) -> Any:
@@ -67,12 +80,12 @@ class ThoughtEngine:
             stats.llm_calls += outcome.llm_calls
             stats.tokens += outcome.tokens
             stats.tokens_avoided += outcome.tokens_avoided
-            self.eco.hub.emit(
-                "stage", self.mad, conversation=message.conversation, correlation_id=message.correlation_id,
+            self.eco.hub.emit(StageAnswered(
+                mad=self.mad, conversation=message.conversation, correlation_id=message.correlation_id,
                 stage=stage.name, ok=outcome.ok, latency_ms=round(elapsed * 1000, 3),
                 llm_calls=outcome.llm_calls, tokens=outcome.tokens, tokens_avoided=outcome.tokens_avoided,
                 tool_calls=outcome.tool_calls,
-            )
+            ))
             return outcome
         return Outcome(False, "no stage could handle this message", "none")
 

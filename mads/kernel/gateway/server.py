@@ -25,6 +25,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
 from ..errors import MadError
+from ..events import ExternalCall
 from ..schema import first_error
 from ..mad import ToolSpec
 from ..supervisor import one_line
@@ -135,7 +136,9 @@ class Gateway(MCPServer):
         """Run one MAD tool for an external client, with progress, recorded as an external_call."""
         eco = self.eco
         spec = eco.tool(name)
-        shown = eco.learn_secrets(spec, arguments if isinstance(arguments, dict) else {})
+        given = arguments if isinstance(arguments, dict) else {}
+        eco.learn_secrets(spec, given)
+        secret = spec.secret_params
         started = time.perf_counter()
 
         async def progress(done: float, total: float | None = None, message: str | None = None) -> None:
@@ -145,12 +148,12 @@ class Gateway(MCPServer):
         try:
             value = await eco.call_tool(name, arguments, caller=self.client, progress=progress)
         except MadError as exc:
-            self._record(name, shown, started, error=one_line(exc))
+            self._record(name, given, started, error=one_line(exc), secret_params=secret)
             return result_of(one_line(exc), error=True)
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
-        self._record(name, shown, started, result=value)
+        self._record(name, given, started, result=value, secret_params=secret)
         return result_of(value)
 
     async def _heartbeat(self, context: Any, name: str) -> None:
@@ -161,15 +164,15 @@ class Gateway(MCPServer):
             await report(context, elapsed, None, f"{name} running for {elapsed:.0f} s")
 
     def _record(self, tool: str, arguments: dict[str, Any], started: float, *, result: Any = None,
-                error: str | None = None) -> None:
-        payload: dict[str, Any] = {"tool": tool, "client": self.client, "arguments": arguments,
-                                   "ok": error is None,
-                                   "duration_ms": round((time.perf_counter() - started) * 1000, 3)}
+                error: str | None = None, secret_params: frozenset[str] = frozenset()) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
         if error is None:
-            payload["result"] = result
+            event = ExternalCall(tool=tool, client=self.client, arguments=arguments, ok=True, duration_ms=duration_ms,
+                                 result=result, secret_params=secret_params)
         else:
-            payload["error"] = error
-        self.eco.hub.emit("external_call", None, **payload)
+            event = ExternalCall(tool=tool, client=self.client, arguments=arguments, ok=False, duration_ms=duration_ms,
+                                 error=error, secret_params=secret_params)
+        self.eco.hub.emit(event)
 
     # admin tools -------------------------------------------------------------
     def _add_admin_tools(self) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from mcp.server.stdio import stdio_server
 
 from ..errors import UsageError
-from ..events import EventHub
+from ..events import ExternalCall
+from ..hub import EventHub
 from ..journal.capture import StreamToEvents
 from .server import Gateway
 
@@ -70,8 +71,8 @@ class BearerAuth:
             return
         self.rejected += 1
         client = scope.get("client") or ("?", 0)
-        self.hub.emit("external_call", None, tool=None, client=f"{client[0]}:{client[1]}", ok=False, status=401,
-                      error="missing or wrong bearer token", path=scope.get("path"))
+        self.hub.emit(ExternalCall(tool=None, client=f"{client[0]}:{client[1]}", ok=False, status=401,
+                                   error="missing or wrong bearer token", path=scope.get("path")))
         body = b'{"error": "unauthorized: send Authorization: Bearer <token> (MAD_MCP_TOKEN)"}'
         await send({"type": "http.response.start", "status": 401,
                     "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})

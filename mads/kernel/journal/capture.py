@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from ..events import EventHub, current_mad
+from ..events import OMIT, Log
+from ..hub import EventHub, current_mad
 
 
 class EventLogHandler(logging.Handler):
@@ -33,11 +34,9 @@ class EventLogHandler(logging.Handler):
             mad = current_mad.get()
             if mad is None and record.name.startswith("mads.") and record.name != "mads.kernel":
                 mad = record.name.split(".")[1]
-            payload: dict[str, Any] = {
-                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-            if record.exc_info:
-                payload["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-            self.hub.emit("log", mad or "kernel", **payload)
+            tb = "".join(traceback.format_exception(*record.exc_info)) if record.exc_info else OMIT
+            self.hub.emit(Log(mad=mad or "kernel", level=record.levelname.lower(), logger=record.name,
+                              message=record.getMessage(), traceback=tb))
         except Exception:
             self.handleError(record)
         finally:
@@ -63,15 +62,15 @@ class StreamToEvents(io.TextIOBase):
             *lines, self._buffer = self._buffer.split("\n")
         for line in lines:
             if line.strip():
-                self.hub.emit("log", current_mad.get() or "kernel", level=self.name_, logger=self.name_,
-                              message=line)
+                self.hub.emit(Log(mad=current_mad.get() or "kernel", level=self.name_, logger=self.name_,
+                                  message=line))
         return len(text)
 
     def flush(self) -> None:
         with self._lock:
             rest, self._buffer = self._buffer, ""
         if rest.strip():
-            self.hub.emit("log", current_mad.get() or "kernel", level=self.name_, logger=self.name_, message=rest)
+            self.hub.emit(Log(mad=current_mad.get() or "kernel", level=self.name_, logger=self.name_, message=rest))
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..events import REDACTED, looks_secret
+from ..events import REDACTED, SessionEnd, SessionStart, looks_secret
 from . import snapshot
 from .capture import capture_output
 from .writer import JournalWriter
@@ -102,8 +102,7 @@ class Recording:
 
     def close(self, reason: str = "stopped") -> None:
         hub = self.eco.hub
-        hub.emit("session_end", None, reason=reason, duration_s=round(time.time() - self.started, 3),
-                 events=dict(hub.counts))
+        hub.emit(SessionEnd(reason=reason, duration_s=round(time.time() - self.started, 3), events=dict(hub.counts)))
         hub.remove_sink(self.writer)
         self.writer.close()
 
@@ -128,9 +127,9 @@ def record_session(eco: Ecosystem, sessions: Path | None, *, journal: Path | Non
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"cannot record into {path.parent}: {reason} (--sessions DIR, or --no-record)") from None
     eco.hub.add_sink(recording.writer)
-    eco.hub.emit("session_start", None, session_id=recording.session_id, command=command, pid=os.getpid(),
-                 appending=recording.appending, mads=list(eco.runners),
-                 modules={m.name: m.sha256 for m in eco.modules})
+    eco.hub.emit(SessionStart(session_id=recording.session_id, command=command, pid=os.getpid(),
+                              appending=recording.appending, mads=list(eco.runners),
+                              modules={m.name: m.sha256 for m in eco.modules}))
     reason = "stopped"
     try:
         with capture_output(eco.hub, stdout=capture_stdout):

@@ -47,9 +47,9 @@ def take(home: Path) -> list[tuple[str, str, bytes]]:
     """(name, kind, data) for each MAD state database and the files folder under MAD_HOME."""
     found: list[tuple[str, str, bytes]] = []
     state = home / "state"
-    if state.is_dir():
-        for db in sorted(state.glob("*.db")):
-            found.append((f"state/{db.name}", "sqlite", _sqlite_bytes(db)))
+    if state.is_dir():  # state/<mad>/<mad>.db, and state/<mad>.db as older homes keep it
+        for db in sorted([*state.glob("*/*.db"), *state.glob("*.db")]):
+            found.append((db.relative_to(home).as_posix(), "sqlite", _sqlite_bytes(db)))
     files = home / "files"
     if files.is_dir():
         data = _files_tar(files)

@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..events import Event, to_json
+from ..events import Record, to_json
 from .store import open_for_writing
 
 BATCH_EVENTS = 1000
@@ -64,7 +64,7 @@ class JournalWriter:
         self._thread.start()
 
     # from any thread -------------------------------------------------------
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Record) -> None:
         text = event.payload_json
         if text is None:  # serialised now, so later changes to the payload's objects are not recorded
             text = to_json(event.payload)
