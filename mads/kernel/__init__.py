@@ -9,13 +9,14 @@ from .ecosystem import DEFAULT_CONVERSATION, HUMAN, Ecosystem
 from .errors import ArgumentError, MADUnavailable, MadError, ToolError, UnknownToolError, UsageError
 from .events import Event, Record
 from .hub import EventHub, ListSink, Redactor
+from .isolation import Isolation
 from .mad import MAD, ToolSpec, tool
 from .message import Message, parse
 from .schema import Secret
 
 __all__ = [
     "DEFAULT_CONVERSATION", "HUMAN", "MAD", "ArgumentError", "Bus", "Config", "Conversation", "Ecosystem",
-    "Event", "EventHub", "Record", "InMemoryBus", "ListSink", "MADContext", "MADUnavailable", "MadError", "Mailbox",
+    "Event", "EventHub", "Record", "InMemoryBus", "Isolation", "ListSink", "MADContext", "MADUnavailable", "MadError", "Mailbox",
     "MailboxFull", "Message", "Redactor", "Secret", "ToolError", "ToolSpec", "UnknownToolError",
     "UsageError", "parse", "tool",
 ]

@@ -12,6 +12,11 @@ def split_path(value: str | None) -> list[Path]:
     return [Path(p) for p in (value or "").split(os.pathsep) if p]
 
 
+def split_names(value: str | None) -> list[str]:
+    """MAD_ISOLATE: names separated by commas (or spaces), without their @."""
+    return [n.strip().lstrip("@").lower() for n in (value or "").replace(" ", ",").split(",") if n.strip()]
+
+
 @dataclass
 class Config:
     """Where state lives, where MADs come from, which LLM provider, and the supervisor's limits."""
@@ -39,6 +44,10 @@ class Config:
     """Watch the MAD modules and hot-reload them when they change (`mad run`, `mad mcp`, `mad tui`)."""
     sample_interval: float = 1.0
     """Seconds between `sample` events of resource use; 0 turns sampling off."""
+    isolate: list[str] = field(default_factory=list)
+    """MAD_ISOLATE: MADs to run in their own limited process whatever their class says (comma-separated)."""
+    sandbox: str = "auto"
+    """MAD_SANDBOX: `auto` (bubblewrap when installed), `bwrap` (required) or `rlimits` (limits only)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -48,6 +57,8 @@ class Config:
             mad_path=split_path(env.get("MAD_PATH")),
             provider=env.get("MAD_PROVIDER") or "offline",
             environ=env,
+            isolate=split_names(env.get("MAD_ISOLATE")),
+            sandbox=env.get("MAD_SANDBOX") or "auto",
         )
         for key, value in overrides.items():
             if value is not None:

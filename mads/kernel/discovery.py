@@ -11,6 +11,7 @@ import importlib.util
 import inspect
 import pkgutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -48,14 +49,24 @@ def mads_in(module: ModuleType) -> list[type[MAD]]:
 
 
 def _record(name: str, module: ModuleType, path: Path, source: str) -> MADModule:
-    return MADModule(name, path, source, hashlib.sha256(source.encode()).hexdigest(), module, mads_in(module))
+    record = MADModule(name, path, source, hashlib.sha256(source.encode()).hexdigest(), module, mads_in(module))
+    for cls in record.mads:
+        cls.__mad_source__ = (str(path), source)  # what an isolated instance of it loads in its own process
+    return record
 
 
-def load_path_module(path: Path) -> MADModule:
-    """Load a MAD module from a file into a fresh module object; DiscoveryError names file and line."""
-    source = path.read_text(encoding="utf-8")
+def module_name_for(path: Path) -> str:
+    """A module name of its own for a MAD file, stable for its path."""
     digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
-    module_name = f"mad_path_{digest}_{path.stem}"
+    return f"mad_path_{digest}_{path.stem}"
+
+
+def load_path_module(path: Path, source: str | None = None) -> MADModule:
+    """Load a MAD module from a file (or its given text) into a fresh module object; DiscoveryError names
+    file and line."""
+    if source is None:
+        source = path.read_text(encoding="utf-8")
+    module_name = module_name_for(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise DiscoveryError(f"{path}: cannot be loaded as a Python module")
@@ -94,8 +105,12 @@ def package_modules() -> list[MADModule]:
     return found
 
 
-def discover(mad_path: list[Path], include_package: bool = True) -> list[MADModule]:
-    """Every MAD module, package first then MAD_PATH folders in order; a MAD name may appear once."""
+def discover(mad_path: list[Path], include_package: bool = True,
+             load: Callable[[Path], MADModule] = load_path_module) -> list[MADModule]:
+    """Every MAD module, package first then MAD_PATH folders in order; a MAD name may appear once.
+
+    `load` reads one MAD_PATH file (the ecosystem's never runs an isolated module in the core).
+    """
     modules = package_modules() if include_package else []
     for folder in mad_path:
         if not folder.is_dir():
@@ -103,7 +118,7 @@ def discover(mad_path: list[Path], include_package: bool = True) -> list[MADModu
         for path in sorted(folder.glob("*.py")):
             if path.name.startswith(("_", ".")):
                 continue
-            modules.append(load_path_module(path))
+            modules.append(load(path))
     seen: dict[str, Path] = {}
     for mod in modules:
         for cls in mod.mads:

@@ -37,3 +37,19 @@ class ToolError(MadError):
 
 class MADUnavailable(MadError):
     """The MAD cannot answer: it has failed, been retired or is stopping."""
+
+
+class RemoteFailure(Exception):
+    """A MAD's own process failed; the message is its one line, the child's traceback travels with it.
+
+    Not a MadError: to its supervisor it is a crash (the MAD restarts), as the same failure
+    in-process would be.
+    """
+
+    def __init__(self, message: str, traceback: str | None = None) -> None:
+        super().__init__(message)
+        self.remote_traceback = traceback
+
+
+class ProcessDied(RemoteFailure):
+    """The MAD's process is gone or was stopped: `memory limit 256 MB`, `call timeout 5 s`, a signal, an exit."""

@@ -13,6 +13,8 @@ from .schema import build_model, json_schema
 if TYPE_CHECKING:
     from sqlite_utils import Migrations
 
+    from .isolation import Isolation
+
     from .context import MADContext
     from .message import Message
 
@@ -38,7 +40,8 @@ class ToolSpec:
     method: str
     description: str
     input_schema: dict[str, Any]
-    model: type[pydantic.BaseModel]
+    model: type[pydantic.BaseModel] | None
+    """None for a MAD the core never loaded (isolated): its own process validates the arguments."""
     secret_params: frozenset[str]
     is_async: bool
     long_running: bool = False
@@ -67,6 +70,10 @@ class MAD:
     """Numbered schema changes for the MAD's own SQLite state, applied before it starts."""
     observes_all: ClassVar[bool] = False
     """True for MADs that see every message on the bus (Rogers, Dewey)."""
+    isolation: ClassVar[Isolation | None] = None
+    """Run in its own limited process (`Isolation(memory_mb=512, ...)`); None: in the core, unless forced."""
+    home_folders: ClassVar[tuple[str, ...]] = ()
+    """Folders of MAD_HOME this MAD works in besides its state (Horace: `files`); isolated, it sees only these."""
     max_imperator_steps: ClassVar[int] = 6
     tools: ClassVar[dict[str, ToolSpec]] = {}
 

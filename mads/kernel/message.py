@@ -226,6 +226,14 @@ class Message:
             data=data,
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        """A message back from its wire form; the command is read again from the content."""
+        fields = {name: data[name] for name in _WIRE if name in data}
+        message = cls(**fields)
+        message.command = parse(message.content).command
+        return message
+
     def to_dict(self) -> dict[str, Any]:
         """The wire form: every field but the parsed command."""
         return {
@@ -242,3 +250,7 @@ class Message:
             "created": self.created,
             "data": self.data,
         }
+
+
+_WIRE = ("id", "conversation", "sender", "content", "mentions", "tags", "kind", "paths", "reply_to",
+         "correlation_id", "created", "data")

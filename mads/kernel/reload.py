@@ -15,7 +15,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .discovery import DiscoveryError, MADModule, load_path_module
+from .discovery import DiscoveryError, MADModule
 from .errors import UsageError
 from .events import Reload, ReloadFailed
 from .mad import MAD
@@ -34,6 +34,8 @@ class Reloadable(Protocol):
     hub: EventHub
     runners: dict[str, MADRunner]
     modules: list[MADModule]
+
+    def load_module(self, path: Path) -> MADModule: ...
 
     def replace_module(self, old: MADModule | None, new: MADModule | None) -> None: ...
 
@@ -114,7 +116,7 @@ class Reloader:
         eco = self.eco
         started = time.perf_counter()
         try:
-            new = load_path_module(path)
+            new = eco.load_module(path)
         except DiscoveryError as exc:
             return self._failed(None, path, str(exc), old)
         if old is not None and new.sha256 == old.sha256 and not force:
@@ -128,7 +130,7 @@ class Reloader:
         for cls in new.mads:
             try:
                 if cls.name in eco.runners:
-                    built[cls.name] = cls(eco.runners[cls.name].ctx)
+                    built[cls.name] = eco.runners[cls.name].build(cls)
             except Exception as exc:
                 return self._failed(cls.name, path, f"{_where(exc, path)}: building {cls.name} failed: "
                                                     f"{one_line(exc)}", old, exc)
@@ -169,23 +171,34 @@ class Reloader:
                 await asyncio.wait_for(runner.wait_idle(), DRAIN_SECONDS)
             except asyncio.TimeoutError:
                 await runner.interrupt()  # its handler gets CancelledError and answers with an error
-            db = runner.ctx.state
-            try:
-                with db.atomic():
-                    if cls.migrations is not None:
-                        cls.migrations.apply(db)
-                    check = getattr(instance, "self_check", None)
-                    if check is not None:
-                        outcome = check()
-                        if inspect.isawaitable(outcome):
-                            await outcome
-            except Exception as exc:
-                raise ReloadError(f"{_where(exc, path)}: {'self_check' if _in_self_check(exc) else 'migration'} "
-                                  f"failed: {one_line(exc)}") from exc
+            prepare = getattr(instance, "prepare", None)
+            if prepare is not None:  # isolated: its new process migrates and checks, the old one serves on
+                try:
+                    await prepare(check=True)
+                except Exception as exc:
+                    raise ReloadError(one_line(exc)) from exc
+            else:
+                await self._migrate_and_check(runner.ctx.state, cls, instance, path)
             await runner.replace(cls, instance)
         finally:
             if not was_paused:
                 runner.resume()
+
+    @staticmethod
+    async def _migrate_and_check(db: Any, cls: type[MAD], instance: MAD, path: Path) -> None:
+        """The new version's migrations and self_check, in one transaction: all or nothing."""
+        try:
+            with db.atomic():
+                if cls.migrations is not None:
+                    cls.migrations.apply(db)
+                check = getattr(instance, "self_check", None)
+                if check is not None:
+                    outcome = check()
+                    if inspect.isawaitable(outcome):
+                        await outcome
+        except Exception as exc:
+            raise ReloadError(f"{_where(exc, path)}: {'self_check' if _in_self_check(exc) else 'migration'} "
+                              f"failed: {one_line(exc)}") from exc
 
     async def _retire_module(self, old: MADModule) -> dict[str, Any]:
         changed = []

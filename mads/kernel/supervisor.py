@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
 import time
 import traceback
 from collections import deque
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .accounting import Account, StepTracker, metered
 from .bus import Delivery, Mailbox, Observation
-from .errors import MADUnavailable, MadError
+from .errors import MADUnavailable, MadError, RemoteFailure
 from .events import Crash, Restart, State
 from .hub import current_correlation, current_mad, current_progress
 from .mad import MAD, ToolSpec
@@ -67,7 +68,7 @@ def correlation_of(item: Any) -> str | None:
 def one_line(exc: BaseException) -> str:
     """`Type: message` on one line, for a user."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, MadError):
+    if isinstance(exc, (MadError, RemoteFailure)):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -115,11 +116,13 @@ class MADRunner:
         self.background: set[asyncio.Task[None]] = set()
         """The instance's background tasks (ctx.spawn): they live as long as the instance."""
         self.on_crash: Callable[[MADRunner, BaseException], None] | None = None
+        self.build: Callable[[type[MAD]], Any] = lambda cls: cls(self.ctx)
+        """Makes an instance of a class: in this process, or (isolation) a stand-in for one in its own."""
 
     # lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         self.state = MADState.STARTING
-        self.instance = self.cls(self.ctx)
+        self.instance = self.build(self.cls)
         token = current_mad.set(self.name)
         try:
             await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
@@ -170,7 +173,7 @@ class MADRunner:
                 self.ctx.log.warning("%s.on_stop failed: %s", self.name, one_line(exc))
         if cls is not None:
             self.cls = cls
-        self.instance = instance or self.cls(self.ctx)
+        self.instance = instance or self.build(self.cls)
         token = current_mad.set(self.name)
         try:
             await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
@@ -257,6 +260,9 @@ class MADRunner:
     async def call_inline(self, spec: ToolSpec, kwargs: dict[str, Any]) -> Any:
         """Run one of this MAD's tools from inside its own handler (no mailbox: it would wait on itself)."""
         assert self.instance is not None
+        remote = getattr(self.instance, "invoke_tool", None)
+        if remote is not None:  # an isolated MAD: the tool runs in its own process
+            return await remote(spec, kwargs)
         fn = getattr(self.instance, spec.method)
         if spec.is_async:
             return await fn(**kwargs)
@@ -353,7 +359,7 @@ class MADRunner:
         account.errors += 1
         account.crashes += 1
         cause = one_line(exc)
-        tb = traceback.format_exc()
+        tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
         correlation = correlation_of(item)
         self.hub.emit(Crash(mad=self.name, correlation_id=correlation, handler=handler, error=cause, traceback=tb))
         self.ctx.log.error("%s crashed in %s: %s", self.name, handler, cause)
@@ -363,6 +369,11 @@ class MADRunner:
             await self._reply_error(item, f"{self.name} crashed in {handler}: {cause}")
         if self.on_crash is not None:
             self.on_crash(self, exc)
+        if self._count_crash(cause):
+            await self._restart_after_crash(cause)
+
+    def _count_crash(self, cause: str) -> bool:
+        """Count a crash in the window; False (and FAILED) when it is one too many."""
         now = time.monotonic()
         self.crash_times.append(now)
         while self.crash_times and now - self.crash_times[0] > self.crash_window:
@@ -372,8 +383,8 @@ class MADRunner:
             self.failure = f"{len(self.crash_times)} crashes in {self.crash_window:g} s; last: {cause}"
             self.hub.emit(State(mad=self.name, state="failed", reason=self.failure))
             self.ctx.log.error("%s is FAILED: %s", self.name, self.failure)
-            return
-        await self._restart_after_crash(cause)
+            return False
+        return True
 
     async def _restart_after_crash(self, cause: str) -> None:
         self.state = MADState.RESTARTING
@@ -387,7 +398,7 @@ class MADRunner:
                 await old.on_stop()
             except Exception as exc:
                 self.ctx.log.warning("%s.on_stop failed during restart: %s", self.name, one_line(exc))
-        self.instance = self.cls(self.ctx)
+        self.instance = self.build(self.cls)
         try:
             await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")
         except Exception as exc:
@@ -423,10 +434,35 @@ class MADRunner:
             if type(item) is Invocation and not item.future.done():
                 item.future.set_exception(exc)
 
+    @property
+    def placement(self) -> str:
+        """`isolated` when the instance lives in its own process, else `core`."""
+        return "isolated" if hasattr(self.instance, "invoke_tool") else "core"
+
+    @property
+    def pid(self) -> int | None:
+        """The process the MAD runs in (None while its own process is not up)."""
+        return getattr(self.instance, "pid", None) if self.placement == "isolated" else os.getpid()
+
+    async def died_outside(self, cause: str) -> None:
+        """The MAD's own process ended while no call was in it: a crash like any other, then a restart."""
+        if self.state not in (MADState.RUNNING, MADState.PAUSED):
+            return
+        await self.interrupt()
+        self.account.errors += 1
+        self.account.crashes += 1
+        self.hub.emit(Crash(mad=self.name, handler=f"{self.name} process", error=cause))
+        self.ctx.log.error("%s crashed: %s", self.name, cause)
+        if self._count_crash(cause):
+            await self._restart_after_crash(cause)
+        self._task = asyncio.create_task(self._loop(), name=f"mad:{self.name}")
+
     def status(self) -> dict[str, Any]:
         return {
             "mad": self.name,
             "state": self.state.value,
+            "placement": self.placement,
+            "pid": self.pid,
             "failure": self.failure,
             "restarts": self.restarts,
             "mailbox": self.mailbox.statistics(),

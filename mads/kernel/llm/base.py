@@ -52,6 +52,16 @@ class LLMResponse:
             "latency_ms": round(self.latency * 1000, 3),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LLMResponse:
+        """A response back from `to_dict` (it crossed into an isolated MAD's process)."""
+        return cls(text=data.get("text", ""),
+                   tool_calls=[ToolCall(c["name"], c.get("arguments") or {}, c.get("id", ""))
+                               for c in data.get("tool_calls") or []],
+                   model=data.get("model", ""), input_tokens=data.get("input_tokens", 0),
+                   output_tokens=data.get("output_tokens", 0), cost=data.get("cost", 0.0),
+                   latency=data.get("latency_ms", 0.0) / 1000)
+
 
 # Dollars per million tokens (input, output) for models whose price is public.
 PRICES: dict[str, tuple[float, float]] = {
