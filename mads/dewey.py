@@ -77,6 +77,7 @@ class Dewey(MAD):
     """The librarian: ranked full-text search over every conversation, transcripts, import and export."""
 
     migrations = migrations
+    home_folders = ("files",)
     observes_all = True
 
     async def on_observe(self, message: Message, conversation: dict[str, Any]) -> None:

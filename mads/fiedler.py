@@ -53,6 +53,7 @@ class Fiedler(MAD):
     in parallel and keeps token, cost and latency accounts per MAD and per model."""
 
     migrations = migrations
+    home_folders = ("files",)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)

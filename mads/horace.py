@@ -44,6 +44,7 @@ class Horace(MAD):
     """Keeps text files under one root folder, every version with its SHA-256; restores any version."""
 
     migrations = migrations
+    home_folders = ("files",)
 
     @property
     def root(self) -> Path:

@@ -35,6 +35,7 @@ class HostOptions:
     sessions: Path = Path("sessions")
     mad_path: list[Path] = field(default_factory=list)
     provider: str = "offline"
+    isolate: list[str] = field(default_factory=list)
     journal: Path | None = None
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     max_failures: int = 5
@@ -130,8 +131,11 @@ class Host:
                 "--provider", o.provider]
         for folder in o.mad_path:
             args += ["--mad-path", str(folder)]
+        for name in o.isolate:
+            args += ["--isolate", name]
         env = {**o.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("MAD_PATH", None)
+        env.pop("MAD_ISOLATE", None)
         return StdioServerParameters(command=sys.executable, args=args, env=env)
 
     async def _supervise(self) -> None:

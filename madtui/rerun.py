@@ -134,7 +134,7 @@ class RerunResult:
 
 
 async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = None, live_llm: bool = False,
-                environ: Mapping[str, str] | None = None) -> RerunResult:
+                environ: Mapping[str, str] | None = None, isolate: list[str] | None = None) -> RerunResult:
     """Feed the recording's inputs to the current code and compare the behaviour; UsageError if unusable."""
     meta = reader.read_meta(source)
     inputs = external_inputs(source)
@@ -155,7 +155,9 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
     with tempfile.TemporaryDirectory(prefix="mad-rerun-") as home_text:
         home = Path(home_text)
         snapshot.restore(source, home)
-        config = Config(home=home, mad_path=folders, provider="replay", environ=env, sample_interval=0)
+        config = Config(home=home, mad_path=folders, provider="replay", environ=env, sample_interval=0,
+                        isolate=list(config_meta.get("isolate", [])) if isolate is None else isolate,
+                        sandbox=env.get("MAD_SANDBOX") or "auto")
         eco = Ecosystem(config)
         seen = ListSink(lambda e: e.kind in ("tool_result", "message"))
         eco.hub.add_sink(seen)

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import pytest
 
 POLL_SECONDS = 0.01
 
@@ -24,3 +28,104 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:g} s")
         await asyncio.sleep(POLL_SECONDS)
+
+
+ISOLATED_PROBE = '''
+"""A MAD that runs in its own process and tries what a hostile module would try."""
+import ctypes
+import os
+import socket
+from pathlib import Path
+
+from mads.kernel import MAD, Isolation, tool
+
+
+class Probe(MAD):
+    """Answers from its own process."""
+
+    isolation = Isolation(memory_mb=256, call_timeout=MEMORY_CALL_TIMEOUT)
+
+    @tool
+    async def ping(self, text: str) -> dict:
+        """Echo the text, with the pid this process sees."""
+        return {"echo": text, "pid": os.getpid()}
+
+    @tool
+    async def hog(self, mb: int = 2048) -> int:
+        """Allocate mb megabytes at once."""
+        return len(bytearray(mb * 1024 * 1024))
+
+    @tool
+    async def segfault(self) -> str:
+        """Read address 0 through ctypes."""
+        ctypes.string_at(0)
+        return "survived"
+
+    @tool
+    def spin(self) -> str:
+        """Spin a sync loop forever."""
+        while True:
+            pass
+
+    @tool
+    async def look(self, paths: list[str], port: int = 0) -> dict:
+        """What this process can see: its environment, these paths, and a TCP connection to 127.0.0.1:port."""
+        seen = {}
+        for path in paths:
+            target = Path(path)
+            try:
+                seen[path] = "present" if target.exists() and (target.is_dir() or target.read_bytes() is not None) \\
+                    else "absent"
+                if target.is_dir() and any(target.iterdir()):
+                    seen[path] = "listed"
+            except OSError as exc:
+                seen[path] = f"denied: {exc.strerror}"
+        connection = None
+        if port:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=3).close()
+                connection = "connected"
+            except OSError as exc:
+                connection = f"refused: {exc.strerror or exc}"
+        return {"environ": dict(os.environ), "paths": seen, "connection": connection}
+
+    @tool
+    async def secret(self, name: str) -> str:
+        """A secret's value, through Turing."""
+        return await self.ctx.secret(name)
+
+    @tool
+    async def call(self, tool: str, arguments: dict) -> object:
+        """Call another MAD's tool."""
+        return await self.ctx.call(tool, **arguments)
+
+    @tool
+    async def publish_as(self, sender: str, text: str) -> list:
+        """Publish a message in `main` claiming to be someone else."""
+        from mads.kernel import Message
+        return await self.ctx.publish(Message.create("main", sender, text))
+
+    @tool
+    async def remember(self, key: str, value: str) -> str:
+        """Keep a value in this MAD's own state."""
+        self.ctx.state["notes"].upsert({"key": key, "value": value}, pk="key")
+        return value
+
+    @tool
+    async def recall(self, key: str) -> str:
+        """A value kept in this MAD's own state."""
+        return self.ctx.state["notes"].get(key)["value"]
+'''
+
+
+def write_probe(folder: Path, *, call_timeout: float = 5.0, extra: str = "") -> Path:
+    """The isolated probe MAD as a MAD_PATH module in `folder`; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "probe.py").write_text(
+        ISOLATED_PROBE.replace("MEMORY_CALL_TIMEOUT", repr(call_timeout)) + extra, encoding="utf-8")
+    return folder
+
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)")
+SANDBOXES = [pytest.param("bwrap", marks=needs_bwrap), "rlimits"]
+"""Isolation is tested inside bubblewrap and with resource limits only."""

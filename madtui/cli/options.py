@@ -28,19 +28,37 @@ class PathList(click.Path):
     envvar_list_splitter = os.pathsep
 
 
+class NameList(click.ParamType):
+    """A repeatable MAD name option whose environment variable is comma-separated (MAD_ISOLATE=horace,probe)."""
+
+    name = "NAME"
+    envvar_list_splitter = ","
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip().lstrip("@").lower()
+        if not text or not text.replace("_", "").replace("-", "").isalnum():
+            self.fail(f"{value!r} is not a MAD name", param, ctx)
+        return text
+
+
+isolate_option = click.option(
+    "--isolate", "isolate", type=NameList(), multiple=True, envvar="MAD_ISOLATE", show_envvar=True,
+    help="Run this MAD in its own limited process (repeatable; MAD_ISOLATE takes a comma-separated list).")
+
 provider_option = click.option(
     "--provider", type=click.Choice(PROVIDERS), envvar="MAD_PROVIDER", default="offline", show_default=True,
     show_envvar=True, help="LLM provider (replay needs MAD_REPLAY_JOURNAL).")
 
 
 def ecosystem_options(fn: F) -> F:
-    """--home, --mad-path, --provider, --sessions, --no-record and --debug; each setting has its variable."""
+    """--home, --mad-path, --provider, --isolate, --sessions, --no-record and --debug; each setting has its variable."""
     options = [
         click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME",
                      default=".mad", show_default=True, show_envvar=True, help="Folder of all MAD state."),
         click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
                      envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable)."),
         provider_option,
+        isolate_option,
         click.option("--sessions", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
                      default="sessions", show_default=True, show_envvar=True,
                      help="Folder of session recordings."),
@@ -57,9 +75,11 @@ def watch_option(fn: F) -> F:
     return click.option("--no-watch", is_flag=True, help="Do not hot-reload MAD modules when they change.")(fn)
 
 
-def make_config(home: Path, mad_path: tuple[Path, ...], provider: str, **overrides: Any) -> Config:
+def make_config(home: Path, mad_path: tuple[Path, ...], provider: str, isolate: tuple[str, ...] = (),
+                **overrides: Any) -> Config:
     """The ecosystem's settings from the shared options (already merged with the environment)."""
-    return Config(home=home, mad_path=list(mad_path), provider=provider, environ=dict(os.environ), **overrides)
+    return Config(home=home, mad_path=list(mad_path), provider=provider, environ=dict(os.environ),
+                  isolate=list(isolate), sandbox=os.environ.get("MAD_SANDBOX") or "auto", **overrides)
 
 
 @dataclass
@@ -69,12 +89,13 @@ class EcosystemOptions:
     home: Path
     mad_path: tuple[Path, ...]
     provider: str
+    isolate: tuple[str, ...]
     sessions: Path
     no_record: bool
     debug: bool
 
     def ecosystem(self, **overrides: Any) -> Ecosystem:
-        eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, **overrides))
+        eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, self.isolate, **overrides))
         setup_logging(self.debug, eco)
         return eco
 
@@ -89,7 +110,7 @@ class EcosystemOptions:
 def gather(kwargs: dict[str, Any]) -> EcosystemOptions:
     """Take the shared options out of a command's keyword arguments."""
     return EcosystemOptions(*(kwargs.pop(name) for name in
-                              ("home", "mad_path", "provider", "sessions", "no_record", "debug")))
+                              ("home", "mad_path", "provider", "isolate", "sessions", "no_record", "debug")))
 
 
 def setup_logging(debug: bool, ecosystem: Ecosystem | None = None) -> None:

@@ -12,7 +12,7 @@ import click
 from mads.kernel.journal import reader
 
 from ..diff import compare, render
-from .options import PathList, run_sync
+from .options import PathList, isolate_option, run_sync
 from .sessions_commands import sessions, sessions_dir_option
 
 
@@ -30,9 +30,11 @@ def _finish(report: dict[str, Any], as_json: bool, extra: dict[str, Any] | None 
               help="Folder of MAD modules to re-run against (default: the recording's own MAD_PATH).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--live-llm", is_flag=True, help="Ask the recording's model when a prompt no longer matches.")
+@isolate_option
 @sessions_dir_option
 @run_sync
-def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: bool, sessions_dir: Path) -> None:
+def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: bool, isolate: tuple[str, ...],
+          sessions_dir: Path) -> None:
     """Re-run a recording against the current code and report, per MAD, where behaviour first differs.
 
     The recording's inputs are fed in order to a fresh ecosystem started from the recording's
@@ -46,7 +48,8 @@ def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: boo
     from ..rerun import rerun as run_again
 
     path = reader.resolve(session, sessions_dir)
-    result = asyncio.run(run_again(path, sessions=sessions_dir, mad_path=list(mad_path) or None, live_llm=live_llm))
+    result = asyncio.run(run_again(path, sessions=sessions_dir, mad_path=list(mad_path) or None, live_llm=live_llm,
+                                   isolate=list(isolate) or None))
     if not as_json:
         inputs = f"{result.inputs} input{'s' * (result.inputs != 1)}"
         click.echo(f"re-ran {inputs} of {path.stem}; recorded as {result.journal.stem}", err=True)

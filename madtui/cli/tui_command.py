@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import PathList, provider_option
+from .options import PathList, isolate_option, provider_option
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -31,7 +31,9 @@ def folder_problem(folder: Path) -> str | None:
 @click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
               envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable).")
 @provider_option
-def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, **_: Any) -> None:
+@isolate_option
+def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, isolate: tuple[str, ...],
+        **_: Any) -> None:
     """The workbench: every MAD side by side, its conversation and resource use; keyboard-driven.
 
     The ecosystem runs as a child process (`mad mcp`) recorded into one session journal.
@@ -57,6 +59,7 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, *
         raise click.UsageError(f"cannot use {sessions} as --sessions: {exc.strerror or exc}") from None
 
     options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
-                          mad_path=[p.resolve() for p in mad_path], provider=provider, environ=dict(os.environ))
+                          mad_path=[p.resolve() for p in mad_path], provider=provider, isolate=list(isolate),
+                          environ=dict(os.environ))
     code = MadApp(options).run()
     sys.exit(code or 0)

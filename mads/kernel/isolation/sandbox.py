@@ -156,7 +156,7 @@ def bwrap_command(command: list[str], *, network: bool, writable: list[Path], wo
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for folder in writable:
         args += ["--bind", str(folder), str(folder)]
-    args += ["--chdir", str(workdir), "--", *command]
+    args += ["--remount-ro", "/", "--chdir", str(workdir), "--", *command]
     return args
 
 

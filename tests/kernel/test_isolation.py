@@ -1,0 +1,94 @@
+"""Isolated MADs: their own limited process, the same module, the same tools; their failures are theirs alone."""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+
+import psutil
+import pytest
+
+from mads.kernel import MadError
+from tests.helpers import SANDBOXES, needs_bwrap, wait_for, write_probe
+
+CORE = ["turing", "horace"]
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+async def test_an_isolated_mad_runs_in_its_own_process_with_the_same_tools(make_ecosystem, tmp_path, sandbox) -> None:
+    folder = write_probe(tmp_path / "mads")
+    async with make_ecosystem(only=[*CORE, "probe"], mad_path=[folder], sandbox=sandbox, sample_interval=0) as eco:
+        assert {"probe_ping", "probe_hog", "probe_converse"} <= set(eco.tools())
+        assert (await eco.call_tool("probe_ping", {"text": "hi"}))["echo"] == "hi"
+        status = eco.status()["mads"]
+        assert status["probe"]["placement"] == "isolated" and status["horace"]["placement"] == "core"
+        pid = status["probe"]["pid"]
+        assert pid not in (None, os.getpid()) and status["horace"]["pid"] == os.getpid()
+        assert "mads.kernel.isolation.child" in psutil.Process(pid).cmdline()
+        replies = (await eco.send("@Probe ping text=bus"))[1]
+        assert replies[0].sender == "probe" and "success" in replies[0].tags and replies[0].data["result"]["echo"] == "bus"
+        await eco.call_tool("probe_remember", {"key": "k", "value": "kept"})
+    async with make_ecosystem(only=[*CORE, "probe"], mad_path=[folder], sandbox=sandbox, sample_interval=0) as eco:
+        assert await eco.call_tool("probe_recall", {"key": "k"}) == "kept"  # its own state, across processes
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+async def test_a_core_mad_forced_into_isolation_keeps_its_files_and_state(make_ecosystem, tmp_path, sandbox) -> None:
+    async with make_ecosystem(only=CORE, isolate=["horace"], sandbox=sandbox, sample_interval=0) as eco:
+        assert eco.status()["mads"]["horace"]["placement"] == "isolated"
+        await eco.call_tool("horace_write_file", {"path": "notes/a.txt", "content": "one"})
+        await eco.call_tool("horace_write_file", {"path": "notes/a.txt", "content": "two"})
+    assert (tmp_path / "home" / "files" / "notes" / "a.txt").read_text() == "two"
+    async with make_ecosystem(only=CORE, sample_interval=0) as eco:  # back in the core: the same files and versions
+        assert eco.status()["mads"]["horace"]["placement"] == "core"
+        assert (await eco.call_tool("horace_read_file", {"path": "notes/a.txt", "version": 1}))["content"] == "one"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+@pytest.mark.parametrize(("tool", "cause"), [
+    ("probe_hog", "memory limit 256 MB"),
+    ("probe_segfault", "killed by signal 11 (SIGSEGV)"),
+    ("probe_spin", "call timeout 2 s"),
+])
+async def test_a_failing_isolated_call_fails_alone_and_the_mad_restarts(make_ecosystem, tmp_path, sandbox, tool,
+                                                                        cause) -> None:
+    folder = write_probe(tmp_path / "mads", call_timeout=2.0)
+    async with make_ecosystem(only=[*CORE, "probe"], mad_path=[folder], sandbox=sandbox, sample_interval=0) as eco:
+        first = eco.status()["mads"]["probe"]["pid"]
+        failing = asyncio.create_task(eco.call_tool(tool, {}))
+        answered = 0
+        while not failing.done():  # the neighbours answer throughout
+            await eco.call_tool("turing_list_secrets", {})
+            await eco.call_tool("horace_list_files", {})
+            answered += 1
+        with pytest.raises(MadError, match=f"^{re.escape(tool)} crashed: {re.escape(cause)}$"):
+            await failing
+        assert answered > 0
+        crash = eco.events.of("crash")[-1]
+        assert crash.mad == "probe" and crash.payload["error"] == cause
+        assert (await eco.call_tool("probe_ping", {"text": "again"}))["echo"] == "again"
+        assert eco.status()["mads"]["probe"]["pid"] not in (None, first)
+        assert eco.events.of("restart")[-1].mad == "probe"
+
+
+async def test_five_process_deaths_in_a_minute_make_an_isolated_mad_failed(make_ecosystem, tmp_path) -> None:
+    folder = write_probe(tmp_path / "mads")
+    async with make_ecosystem(only=["probe"], mad_path=[folder], sandbox="rlimits", sample_interval=0) as eco:
+        for _ in range(5):
+            with pytest.raises(MadError, match="memory limit 256 MB"):
+                await eco.call_tool("probe_hog", {})
+        assert eco.status()["mads"]["probe"]["state"] == "failed"
+        with pytest.raises(MadError, match="probe has FAILED"):
+            await eco.call_tool("probe_ping", {"text": "x"})
+
+
+async def test_a_process_killed_between_calls_is_a_crash_and_comes_back(make_ecosystem, tmp_path) -> None:
+    folder = write_probe(tmp_path / "mads")
+    async with make_ecosystem(only=["probe"], mad_path=[folder], sandbox="rlimits", sample_interval=0) as eco:
+        pid = eco.status()["mads"]["probe"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        await wait_for(lambda: eco.events.of("restart"), what="a restart after the kill")
+        assert eco.events.of("crash")[-1].payload["error"] == "killed by signal 9 (SIGKILL)"
+        assert (await eco.call_tool("probe_ping", {"text": "back"}))["echo"] == "back"
