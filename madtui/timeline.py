@@ -51,7 +51,10 @@ class MadView:
     tool_calls: int = 0
     cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_SECONDS))
     memory_bytes: int | None = None
-    """What the MAD held at the last memory reading (mad_memory); None before any."""
+    """What the MAD held at the last memory reading (mad_memory), or its own process's RSS when isolated."""
+    placement: str = "core"
+    """`isolated` when the MAD runs in its own process: its CPU and memory figures are that process's."""
+    pid: int | None = None
     lines: list[Line] = field(default_factory=list)
     last_error: str | None = None
 
@@ -273,6 +276,10 @@ class Timeline:
             view.cost = figures.get("cost", 0.0)
             view.tool_calls = figures.get("tool_calls", 0)
             view.errors = max(view.errors, figures.get("errors", 0))
+            view.placement = figures.get("placement", "core")
+            view.pid = figures.get("pid")
+            if view.placement == "isolated" and "rss" in figures:
+                view.memory_bytes = int(figures["rss"])
             view.cpu_history.append(view.cpu_percent)
         return {"*"}
 
@@ -280,7 +287,7 @@ class Timeline:
         self.memory = p
         held = p.get("mads", {})
         for name in set(self.mads) | set(held):
-            if name != "kernel":
+            if name != "kernel" and self.mad(name).placement != "isolated":  # (an isolated MAD's is its RSS)
                 self.mad(name).memory_bytes = int(held.get(name, {}).get("bytes", 0))
         return {"*"}
 

@@ -95,6 +95,15 @@ class Probe(MAD):
         return await self.ctx.secret(name)
 
     @tool
+    def burn(self, seconds: float) -> int:
+        """Keep a CPU busy for some seconds."""
+        import time
+        end, turns = time.monotonic() + seconds, 0
+        while time.monotonic() < end:
+            turns += 1
+        return turns
+
+    @tool
     async def call(self, tool: str, arguments: dict) -> object:
         """Call another MAD's tool."""
         return await self.ctx.call(tool, **arguments)

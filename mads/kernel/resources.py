@@ -41,6 +41,8 @@ class Observed(Protocol):
 
 PR_SET_PTRACER = 0x59616D61
 PR_SET_PTRACER_ANY = ctypes.c_ulong(-1).value
+_WAITING = re.compile(r"^\s*\S*select \(.*selectors\.py")
+"""The innermost frame of an event loop waiting in its selector."""
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -51,6 +53,8 @@ class Sampler:
         self.eco = eco
         self.interval = interval
         self.process = psutil.Process()
+        self._own: dict[int, psutil.Process] = {}
+        """The processes of isolated MADs, by pid (cpu_percent compares with the previous reading of the same one)."""
         self._last: dict[str, dict[str, float]] = {}
         self._last_time = time.monotonic()
         self._task: asyncio.Task[None] | None = None
@@ -72,6 +76,9 @@ class Sampler:
 
     def _take_baseline(self) -> None:
         self._last = {name: r.account.snapshot() for name, r in self.eco.runners.items()}
+        for runner in self.eco.runners.values():
+            if runner.placement == "isolated":
+                self._own_process(runner.pid)
         self._last_time = time.monotonic()
 
     async def _run(self) -> None:
@@ -103,14 +110,38 @@ class Sampler:
                 "llm_calls": acc["llm_calls"], "tokens": acc["tokens_in"] + acc["tokens_out"],
                 "cost": round(acc["cost"], 6), "errors": acc["errors"], "crashes": acc["crashes"],
             }
+            if runner.placement == "isolated":
+                mads[name].update(self._own_process(runner.pid))
             self._last[name] = acc
         self._last_time = now
+        alive = {figures.get("pid") for figures in mads.values()}
+        for pid in [pid for pid in self._own if pid not in alive]:
+            del self._own[pid]
         with self.process.oneshot():
             process = {"cpu_percent": self.process.cpu_percent(None), "rss": self.process.memory_info().rss,
                        "threads": self.process.num_threads()}
         self.samples += 1
         self.eco.hub.emit(Sample(interval_s=round(elapsed, 3), process=process, mads=mads))
         return {"process": process, "mads": mads}
+
+
+    def _own_process(self, pid: int | None) -> dict[str, Any]:
+        """An isolated MAD's figures from its own process: its CPU (all of it is the MAD's) and its RSS."""
+        figures: dict[str, Any] = {"placement": "isolated", "pid": pid, "own_process": True}
+        if pid is None:
+            return figures
+        process = self._own.get(pid)
+        try:
+            if process is None:
+                process = self._own[pid] = psutil.Process(pid)
+                process.cpu_percent(None)  # the first reading only starts the count
+            with process.oneshot():
+                times = process.cpu_times()
+                figures.update(cpu_percent=round(process.cpu_percent(None), 2),
+                               cpu_seconds=round(times.user + times.system, 6), rss=process.memory_info().rss)
+        except psutil.Error:
+            self._own.pop(pid, None)
+        return figures
 
 
 def py_spy_path() -> str | None:
@@ -142,8 +173,9 @@ def mad_module_files(eco: Observed) -> dict[str, str]:
     return module_files
 
 
-def attribute(collapsed: str, module_files: dict[str, str], top: int = 10) -> dict[str, Any]:
-    """Attribute py-spy's collapsed stacks to MADs: the innermost frame in a MAD module wins, else kernel."""
+def attribute(collapsed: str, module_files: dict[str, str], top: int = 10, owner: str = "kernel") -> dict[str, Any]:
+    """Attribute py-spy's collapsed stacks to MADs: the innermost frame in a MAD module wins, else `owner`."""
+    default = owner
     samples: Counter[str] = Counter()
     functions: dict[str, Counter[str]] = defaultdict(Counter)
     total = 0
@@ -154,7 +186,9 @@ def attribute(collapsed: str, module_files: dict[str, str], top: int = 10) -> di
         except ValueError:
             continue
         frames = stack.split(";")
-        owner, where = "kernel", frames[-1] if frames else "?"
+        if default != "kernel" and frames and _WAITING.search(frames[-1]):
+            continue  # an isolated MAD's event loop waiting for the core: the process idles, nothing is spent
+        owner, where = default, frames[-1] if frames else "?"
         for frame in reversed(frames):
             match = _FRAME.match(frame.strip())
             if match is None:
@@ -183,43 +217,76 @@ def attribute(collapsed: str, module_files: dict[str, str], top: int = 10) -> di
 async def profile(eco: Observed, seconds: float,
                   progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
                   rate: int = 200) -> dict[str, Any]:
-    """Sample this process with py-spy; returns samples and the top functions per MAD, recorded as `profile`."""
+    """Sample the ecosystem with py-spy, each isolated MAD's own process too; top functions per MAD, recorded.
+
+    The core's samples go to the MAD whose module is on the stack (kernel otherwise); every sample
+    of an isolated MAD's process is that MAD's.
+    """
     if not 0 < seconds <= 600:
         raise MadError(f"seconds must be between 0 and 600, got {seconds:g}")
     binary = py_spy_path()
     if binary is None:
         raise MadError("py-spy is not installed (pip install py-spy); in-process accounting goes on")
     module_files = mad_module_files(eco)
+    own = {runner.name: runner.pid for runner in eco.runners.values()
+           if runner.placement == "isolated" and runner.pid is not None}
     with tempfile.TemporaryDirectory(prefix="mad-profile-") as folder:
-        output = Path(folder) / "stacks.txt"
         restore = allow_tracer()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                binary, "record", "--pid", str(os.getpid()), "--duration", str(max(1, round(seconds))),
-                "--rate", str(rate), "--format", "raw", "--nonblocking", "--output", str(output),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            recordings = [asyncio.ensure_future(_record(binary, pid, seconds, rate, Path(folder) / f"{name}.txt"))
+                          for name, pid in [("", os.getpid()), *own.items()]]
             started = time.monotonic()
-            waiter = asyncio.ensure_future(proc.communicate())
+            waiter = asyncio.ensure_future(asyncio.gather(*recordings))
             while not waiter.done():
                 done, _ = await asyncio.wait({waiter}, timeout=1.0)
                 if not done and progress is not None:
                     elapsed = time.monotonic() - started
                     await progress(min(elapsed, seconds), seconds, f"sampling {elapsed:.0f}/{seconds:g} s")
-            _, err = waiter.result()
+            stacks = waiter.result()
         finally:
             restore()
-        if proc.returncode != 0 or not output.exists():
-            reason = (err or b"").decode(errors="replace").strip().splitlines()
-            detail = reason[-1] if reason else f"exit status {proc.returncode}"
-            if "permission" in detail.lower() or "ptrace" in detail.lower() or "operation not permitted" in detail.lower():
-                raise MadError(f"py-spy cannot attach ({detail}): run as root, or allow ptrace "
-                               "(sysctl kernel.yama.ptrace_scope=1 or lower, or CAP_SYS_PTRACE); "
-                               "in-process accounting goes on")
-            raise MadError(f"py-spy failed: {detail}; in-process accounting goes on")
-        result = attribute(output.read_text(encoding="utf-8", errors="replace"), module_files)
+    result = attribute(stacks[0], module_files)
+    processes = dict(own)
+    files = {name: path for path, name in module_files.items()}
+    for (name, _), text in zip(own.items(), stacks[1:]):
+        if text is not None:
+            mine = {files[name]: name} if name in files else {}
+            result["mads"][name] = attribute(text, mine, owner=name)["mads"].get(name, {"samples": 0, "top": []})
+    _reshare(result)
     result["seconds"] = seconds
+    if processes:
+        result["processes"] = processes
     eco.hub.emit(Profile(**result))
     return result
+
+
+async def _record(binary: str, pid: int, seconds: float, rate: int, output: Path) -> str | None:
+    """py-spy's raw stacks of one process; MadError for the core's own failure, None for a child's."""
+    proc = await asyncio.create_subprocess_exec(
+        binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", str(rate),
+        "--format", "raw", "--nonblocking", "--output", str(output),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await proc.communicate()
+    if proc.returncode == 0 and output.exists():
+        return output.read_text(encoding="utf-8", errors="replace")
+    if pid != os.getpid():  # an isolated MAD's process that ended meanwhile: the rest of the profile stands
+        return None
+    reason = (err or b"").decode(errors="replace").strip().splitlines()
+    detail = reason[-1] if reason else f"exit status {proc.returncode}"
+    if "permission" in detail.lower() or "ptrace" in detail.lower() or "operation not permitted" in detail.lower():
+        raise MadError(f"py-spy cannot attach ({detail}): run as root, or allow ptrace "
+                       "(sysctl kernel.yama.ptrace_scope=1 or lower, or CAP_SYS_PTRACE); "
+                       "in-process accounting goes on")
+    raise MadError(f"py-spy failed: {detail}; in-process accounting goes on")
+
+
+def _reshare(result: dict[str, Any]) -> None:
+    """Totals and shares over every process sampled, biggest first."""
+    mads = result["mads"]
+    total = sum(figures["samples"] for figures in mads.values())
+    result["samples"] = total
+    result["mads"] = {name: {**figures, "share": round(figures["samples"] / total, 4) if total else 0.0}
+                      for name, figures in sorted(mads.items(), key=lambda item: -item[1]["samples"])}
 
 
 MEMORY_FRAMES = 32

@@ -22,7 +22,7 @@ from mads.kernel.errors import UsageError
 from mads.kernel.journal import reader
 
 from ..diff import render
-from ..widgets.resource_table import size_text
+from ..widgets.sizes import size_text
 
 COLUMNS = ("session", "command", "started", "duration", "events", "errors", "MADs", "size")
 HIT_COLUMNS = ("session", "when", "event", "sender", "message")

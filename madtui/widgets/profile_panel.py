@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import ProgressBar, Static
 
-from .resource_table import size_text
+from .sizes import size_text
 
 HINT = "p profiles the selected MAD (py-spy)\nm reads memory per MAD (tracemalloc)"
 

@@ -12,16 +12,8 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from ..timeline import MadView
+from .sizes import size_text
 from .sparkline_header import STATE_MARK
-
-
-def size_text(size: float) -> str:
-    """Bytes as a short figure: 512 B, 3.4 kB, 12.0 MB."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(size) < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 @dataclass(frozen=True)
@@ -65,7 +57,8 @@ class Figure:
 
 def cells(view: MadView) -> list[Figure]:
     """The row of one MAD, in column order."""
-    row = [Figure(view.name, f"{STATE_MARK.get(view.state, '?')} {view.name}",
+    own = " ⧉" if view.placement == "isolated" else ""  # its own process: CPU and memory are that process's
+    row = [Figure(view.name, f"{STATE_MARK.get(view.state, '?')} {view.name}{own}",
                   "bold red" if view.state == "failed" else "", "left")]
     for column in COLUMNS[1:]:
         value = getattr(view, column.key)

@@ -6,6 +6,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ..timeline import MadView
+from .sizes import size_text
 from .cpu_trace import CpuTrace
 
 STATE_MARK = {"running": "●", "paused": "‖", "restarting": "↻", "failed": "✗", "starting": "…",
@@ -44,7 +45,12 @@ class PaneHeader(Vertical):
         errors = f" [red]✗{view.errors}[/red]" if view.errors else ""  # on the short line, so a narrow pane keeps it
         cost = f" ${view.cost:.4f}" if view.cost else ""
         self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}")
-        self._line("#figures", f"cpu {view.cpu_percent:4.1f}% · {view.messages_per_s:.1f} msg/s"
-                               f" · box {view.mailbox_depth} · {view.tokens} tok{cost}")
+        if view.placement == "isolated":  # its own process: the figures are that process's
+            rss = size_text(view.memory_bytes) if view.memory_bytes is not None else "–"
+            self._line("#figures", f"own pid {view.pid or '–'} · cpu {view.cpu_percent:4.1f}% · rss {rss}"
+                                   f" · box {view.mailbox_depth}{cost}")
+        else:
+            self._line("#figures", f"cpu {view.cpu_percent:4.1f}% · {view.messages_per_s:.1f} msg/s"
+                                   f" · box {view.mailbox_depth} · {view.tokens} tok{cost}")
         self.query_one("#cpu", CpuTrace).samples = tuple(view.cpu_history)
         self.set_class(view.state == "failed", "-failed")

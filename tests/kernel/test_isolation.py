@@ -92,3 +92,25 @@ async def test_a_process_killed_between_calls_is_a_crash_and_comes_back(make_eco
         await wait_for(lambda: eco.events.of("restart"), what="a restart after the kill")
         assert eco.events.of("crash")[-1].payload["error"] == "killed by signal 9 (SIGKILL)"
         assert (await eco.call_tool("probe_ping", {"text": "back"}))["echo"] == "back"
+
+
+@pytest.mark.parametrize("sandbox", SANDBOXES)
+async def test_its_own_process_cpu_and_rss_are_sampled_and_profiled_as_its_own(make_ecosystem, tmp_path,
+                                                                             sandbox) -> None:
+    from mads.kernel.resources import Sampler, profile
+
+    folder = write_probe(tmp_path / "mads")
+    async with make_ecosystem(only=["horace", "probe"], mad_path=[folder], sandbox=sandbox, sample_interval=0) as eco:
+        sampler = Sampler(eco)
+        sampler.start()
+        burning = asyncio.create_task(eco.call_tool("probe_burn", {"seconds": 2.5}))
+        profiled = await profile(eco, 1.5)
+        figures = sampler.sample()["mads"]
+        await burning
+        await sampler.stop()
+    probe = figures["probe"]
+    assert probe["placement"] == "isolated" and probe["own_process"] and probe["pid"] == profiled["processes"]["probe"]
+    assert probe["cpu_percent"] > 50 and probe["rss"] > 10 * 1024 * 1024
+    assert "placement" not in figures["horace"]
+    assert profiled["mads"]["probe"]["share"] >= 0.8
+    assert profiled["mads"]["probe"]["top"][0]["function"].startswith("Probe.burn (probe.py:")

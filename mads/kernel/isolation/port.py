@@ -158,7 +158,8 @@ class Port:
         with contextlib.suppress(psutil.Error):
             for proc in psutil.Process(self.process.pid).children(recursive=True):
                 with contextlib.suppress(psutil.Error):
-                    if CHILD_MODULE in proc.cmdline():
+                    command = proc.cmdline()
+                    if CHILD_MODULE in command and os.path.basename(command[0]) != "bwrap":
                         return proc.pid
         return None
 
