@@ -156,14 +156,17 @@ class Timeline:
         modules = p.get("modules", {})
         for name in p.get("mads", []):
             self.mad(name)
-        self._versions(modules)
+        self._versions(modules, p.get("versions") or {})
         return {"*"}
 
-    def _versions(self, modules: dict[str, str]) -> None:
-        for module, sha in modules.items():
+    def _versions(self, modules: dict[str, str], versions: dict[str, str]) -> None:
+        for module, sha in modules.items():  # recordings from before `versions`: a package module names its MAD
             short = module.rsplit(".", 1)[-1]
             if short in self.mads:
                 self.mads[short].version = sha[:8]
+        for name, sha in versions.items():
+            if name in self.mads:
+                self.mads[name].version = sha[:8]
 
     def _on_session_end(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         self.ended = True

@@ -104,6 +104,8 @@ class SessionStart(Event):
     appending: bool
     mads: list[str]
     modules: dict[str, str]
+    versions: dict[str, str] = OMIT
+    """Each MAD's module hash (a MAD_PATH module's name does not say which MADs it holds)."""
 
 
 @dataclass(slots=True, kw_only=True)

@@ -55,8 +55,11 @@ def process_text(timeline: Timeline) -> str:
     if not process:
         return "process · no sample yet"
     rss = process.get("rss", 0) / (1024 * 1024)
-    mads = sum(1 for name in timeline.mads if name != "kernel")
-    return (f"process · CPU {process.get('cpu_percent', 0.0):.1f}% · RSS {rss:.1f} MB, one heap for all {mads} MADs"
+    views = [view for name, view in timeline.mads.items() if name != "kernel"]
+    own = sum(1 for view in views if view.placement == "isolated")
+    shared = f"one heap for all {len(views)} MADs" if not own else \
+        f"one heap for {len(views) - own} MADs, {own} in their own process ⧉"
+    return (f"process · CPU {process.get('cpu_percent', 0.0):.1f}% · RSS {rss:.1f} MB, {shared}"
             f" · {process.get('threads', 0)} threads")
 
 

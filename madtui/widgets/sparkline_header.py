@@ -6,7 +6,6 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from ..timeline import MadView
-from .sizes import size_text
 from .cpu_trace import CpuTrace
 
 STATE_MARK = {"running": "●", "paused": "‖", "restarting": "↻", "failed": "✗", "starting": "…",
@@ -44,12 +43,12 @@ class PaneHeader(Vertical):
         version = f" {view.version}" if view.version else ""
         errors = f" [red]✗{view.errors}[/red]" if view.errors else ""  # on the short line, so a narrow pane keeps it
         cost = f" ${view.cost:.4f}" if view.cost else ""
-        self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}")
         if view.placement == "isolated":  # its own process: the figures are that process's
-            rss = size_text(view.memory_bytes) if view.memory_bytes is not None else "–"
-            self._line("#figures", f"own pid {view.pid or '–'} · cpu {view.cpu_percent:4.1f}% · rss {rss}"
-                                   f" · box {view.mailbox_depth}{cost}")
+            self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors} · pid {view.pid or '–'}")
+            rss = f"{view.memory_bytes / 2 ** 20:.0f} MB" if view.memory_bytes is not None else "–"
+            self._line("#figures", f"own cpu {view.cpu_percent:4.1f}% · rss {rss} · box {view.mailbox_depth}{cost}")
         else:
+            self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}")
             self._line("#figures", f"cpu {view.cpu_percent:4.1f}% · {view.messages_per_s:.1f} msg/s"
                                    f" · box {view.mailbox_depth} · {view.tokens} tok{cost}")
         self.query_one("#cpu", CpuTrace).samples = tuple(view.cpu_history)

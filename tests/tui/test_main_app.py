@@ -18,6 +18,7 @@ from madtui.host import HostOptions
 from madtui.messages import HostChanged
 from madtui.widgets.composer import Composer
 from mads.kernel.journal.reader import read_events
+from tests.helpers import write_probe
 
 CORE_MADS = ["dewey", "fiedler", "horace", "rogers", "turing"]
 MASTER_KEY = "a" * 64
@@ -234,3 +235,29 @@ async def test_the_workbench_runs_in_a_project_that_keeps_its_mads_in_a_mads_fol
         assert await app.call("greeter_greet", {"name": "bo"}) == "hello bo"
         assert sorted(app.main.deck.panes) == sorted([*CORE_MADS, "greeter"])
         await pilot.press("ctrl+q")
+
+
+async def test_isolated_mads_have_their_panes_answer_the_composer_and_show_their_own_process(tmp_path: Path) -> None:
+    folder = write_probe(tmp_path / "mads")
+    environ = {**os.environ, "MAD_MASTER_KEY": MASTER_KEY}
+    app = MadApp(HostOptions(home=tmp_path / "home", sessions=tmp_path / "sessions", mad_path=[folder],
+                             isolate=["horace"], environ=environ))
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.host.state == "running" and "probe" in app.main.deck.panes
+                    and all(pane.is_mounted for pane in app.main.deck.panes.values()), "the ecosystem started")
+        assert {"probe_ping", "horace_write_file"} <= {t["name"] for t in app.host.tools}
+        await type_text(pilot, "@Probe ping text=from-the-composer")
+        await pilot.press("enter")
+        await until(pilot, lambda: any("from-the-composer" in line.text for line in app.timeline.mads["probe"].lines)
+                    and any(line.text.startswith("✓ probe_ping") for line in app.timeline.mads["probe"].lines),
+                    "the isolated MAD's answer in its pane")
+        await type_text(pilot, "@Horace write_file path=iso.txt content=walled")
+        await pilot.press("enter")
+        written = tmp_path / "home" / "files" / "iso.txt"
+        await until(pilot, lambda: written.exists() and written.read_text() == "walled", "Horace, isolated, wrote")
+        status = await app.host.call("mad_status")
+        for name in ("probe", "horace"):
+            assert status["mads"][name]["placement"] == "isolated"
+            assert status["mads"][name]["pid"] != app.host.pid
+        await until(pilot, lambda: f"pid {status['mads']['probe']['pid']}" in screen_text(app)
+                    and "own cpu" in screen_text(app), "the probe pane's header naming its own process")

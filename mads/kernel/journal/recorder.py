@@ -129,7 +129,8 @@ def record_session(eco: Ecosystem, sessions: Path | None, *, journal: Path | Non
     eco.hub.add_sink(recording.writer)
     eco.hub.emit(SessionStart(session_id=recording.session_id, command=command, pid=os.getpid(),
                               appending=recording.appending, mads=list(eco.runners),
-                              modules={m.name: m.sha256 for m in eco.modules}))
+                              modules={m.name: m.sha256 for m in eco.modules},
+                              versions={cls.name: m.sha256 for m in eco.modules for cls in m.mads}))
     reason = "stopped"
     try:
         with capture_output(eco.hub, stdout=capture_stdout):
