@@ -114,3 +114,67 @@ async def test_its_own_process_cpu_and_rss_are_sampled_and_profiled_as_its_own(m
     assert "placement" not in figures["horace"]
     assert profiled["mads"]["probe"]["share"] >= 0.8
     assert profiled["mads"]["probe"]["top"][0]["function"].startswith("Probe.burn (probe.py:")
+
+
+VERSIONED = '''
+from sqlite_utils import Migrations
+from mads.kernel import MAD, Isolation, tool
+
+migrations = Migrations("versioned")
+
+@migrations()
+def m001_notes(db):
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+{more}
+
+class Versioned(MAD):
+    """Says which version answers."""
+
+    isolation = Isolation(memory_mb=256)
+    migrations = migrations
+
+    @tool
+    async def version(self) -> str:
+        """The version."""
+        return "{version}"
+
+    @tool
+    async def note(self, text: str) -> list:
+        """Keep a note; every column of every note."""
+        self.ctx.state.execute("INSERT INTO notes (text) VALUES (?)", [text])
+        return [dict(r) for r in self.ctx.state.query("SELECT * FROM notes ORDER BY id")]
+{check}
+'''
+
+
+async def test_a_reload_restarts_the_process_on_the_new_version_after_its_migrations_and_self_check(
+        make_ecosystem, tmp_path) -> None:
+    folder = tmp_path / "mads"
+    folder.mkdir()
+    path = folder / "versioned.py"
+    path.write_text(VERSIONED.format(version="one", more="", check=""))
+    async with make_ecosystem(only=["versioned"], mad_path=[folder], sandbox="rlimits", sample_interval=0) as eco:
+        first = eco.status()["mads"]["versioned"]["pid"]
+        await eco.call_tool("versioned_note", {"text": "a"})
+        path.write_text(VERSIONED.format(version="two", check="", more='''
+@migrations()
+def m002_stars(db):
+    db.execute("ALTER TABLE notes ADD COLUMN stars INTEGER DEFAULT 3")
+'''))
+        done = await eco.reloader.file_changed(path)
+        assert done["ok"] and done["changed"] == [{"mad": "versioned", "action": "reloaded"}], done
+        assert await eco.call_tool("versioned_version", {}) == "two"
+        assert await eco.call_tool("versioned_note", {"text": "b"}) == [
+            {"id": 1, "text": "a", "stars": 3}, {"id": 2, "text": "b", "stars": 3}]
+        second = eco.status()["mads"]["versioned"]["pid"]
+        assert second not in (None, first) and not psutil.pid_exists(first)
+
+        path.write_text(VERSIONED.format(version="three", more="", check='''
+    def self_check(self):
+        raise RuntimeError("version three is not ready")
+'''))
+        refused = await eco.reloader.file_changed(path)
+        assert not refused["ok"] and "self_check failed: RuntimeError: version three is not ready" in refused["error"]
+        assert await eco.call_tool("versioned_version", {}) == "two"  # the old version keeps serving
+        assert eco.status()["mads"]["versioned"]["pid"] == second
+        assert eco.events.of("reload_failed")[-1].mad == "versioned"

@@ -175,6 +175,6 @@ def nested_command(command: list[str], *, workdir: Path) -> list[str] | None:
     binary = bwrap_binary()
     if binary is None:
         return None
-    return [binary, "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(workdir), str(workdir),
+    return [binary, "--ro-bind", "/", "/", "--dev", "/dev", "--bind", str(workdir), str(workdir),
             "--unshare-user", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
             "--new-session", "--chdir", str(workdir), "--", *command]
