@@ -167,10 +167,18 @@ class Ecosystem:
         for name, runner in self.runners.items():
             self.bus.register(name, runner.mailbox, observer=runner.cls.observes_all)
         self.bus.register(HUMAN, None)
-        for runner in self.runners.values():
+        # isolated MADs' processes start and load meanwhile; each MAD's on_start still runs in order
+        early = {name: asyncio.ensure_future(runner.prepare()) for name, runner in self.runners.items()
+                 if self.is_isolated(runner.cls)}
+        for name, runner in self.runners.items():
             try:
+                if name in early:
+                    await early.pop(name)
                 await runner.start()
             except Exception as exc:
+                for waiting in early.values():
+                    waiting.cancel()
+                await asyncio.gather(*early.values(), return_exceptions=True)
                 await self.stop()
                 raise MadError(f"{runner.name} could not start: {one_line(exc)}") from exc
             self.hub.emit(State(mad=runner.name, state=runner.state.value))

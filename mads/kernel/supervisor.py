@@ -120,9 +120,19 @@ class MADRunner:
         """Makes an instance of a class: in this process, or (isolation) a stand-in for one in its own."""
 
     # lifecycle -------------------------------------------------------------
-    async def start(self) -> None:
+    async def prepare(self) -> None:
+        """Make the instance ahead of start: an isolated MAD's process spawns and loads its module meanwhile."""
         self.state = MADState.STARTING
         self.instance = self.build(self.cls)
+        prepare = getattr(self.instance, "prepare", None)
+        if prepare is not None:
+            await prepare()
+
+    async def start(self) -> None:
+        if self.instance is None or self.state != MADState.STARTING:
+            self.state = MADState.STARTING
+            self.instance = self.build(self.cls)
+        assert self.instance is not None
         token = current_mad.set(self.name)
         try:
             await metered(self.instance.on_start(), self.account, self.tracker, f"{self.name}.on_start")

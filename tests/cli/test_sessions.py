@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from madtui.cli import cli
 
 Invoke = Callable[..., tuple[int, str, str]]
-CORE_MADS = {"rogers", "fiedler", "turing", "dewey", "horace"}
+CORE_MADS = {"rogers", "fiedler", "turing", "dewey", "horace", "hopper"}
 SEND_TEXT = "@Horace write_file path=a.txt content=hello"
 
 

@@ -118,7 +118,7 @@ async def test_package_modules_are_kept_with_source_and_hash(tmp_path: Path) -> 
         async with eco:
             await eco.call_tool("horace_list_files")
     modules = {m["name"]: m for m in reader.read_modules(recording.path)}
-    assert set(modules) == {"mads.rogers", "mads.fiedler", "mads.turing", "mads.dewey", "mads.horace"}
+    assert set(modules) == {"mads.rogers", "mads.fiedler", "mads.turing", "mads.dewey", "mads.horace", "mads.hopper"}
     import hashlib
     horace = modules["mads.horace"]
     assert hashlib.sha256(horace["source"].encode()).hexdigest() == horace["sha256"]

@@ -28,16 +28,17 @@ def completer(core_tools: list[dict[str, Any]]) -> Completer:
 
 
 def test_the_core_mads_are_known_and_admin_tools_are_not_a_mad(completer: Completer) -> None:
-    assert completer.mads == ["dewey", "fiedler", "horace", "rogers", "turing"]
+    assert completer.mads == ["dewey", "fiedler", "hopper", "horace", "rogers", "turing"]
 
 
 def test_at_offers_every_mad_capitalised(completer: Completer) -> None:
-    assert completer.candidates("@") == ["@Dewey ", "@Fiedler ", "@Horace ", "@Rogers ", "@Turing "]
+    assert completer.candidates("@") == ["@Dewey ", "@Fiedler ", "@Hopper ", "@Horace ", "@Rogers ", "@Turing "]
 
 
 def test_a_partial_name_completes_case_insensitively(completer: Completer) -> None:
-    assert completer.complete("@Ho") == "@Horace "
-    assert completer.complete("@ho") == "@Horace "
+    assert completer.complete("@Hor") == "@Horace "
+    assert completer.complete("@hor") == "@Horace "
+    assert completer.complete("@ho") == "@Hopper "  # the first of those it could be
     assert completer.complete("@TUR") == "@Turing "
 
 

@@ -20,7 +20,7 @@ from madtui.widgets.composer import Composer
 from mads.kernel.journal.reader import read_events
 from tests.helpers import write_probe
 
-CORE_MADS = ["dewey", "fiedler", "horace", "rogers", "turing"]
+CORE_MADS = ["dewey", "fiedler", "hopper", "horace", "rogers", "turing"]
 MASTER_KEY = "a" * 64
 MakeApp = Callable[[], MadApp]
 
@@ -86,7 +86,7 @@ async def test_tab_completes_mad_tool_and_first_required_parameter_and_arrows_wa
         await started(pilot)
         line = composer(app)
         assert line.has_focus
-        await type_text(pilot, "@Ho")
+        await type_text(pilot, "@Hor")
         await pilot.press("tab")
         assert line.value == "@Horace "
         await type_text(pilot, "wri")
@@ -136,8 +136,8 @@ async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(mak
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)
-        await pilot.press("tab", "tab", "tab")
-        assert app.main.focused_mad() == "horace"
+        await pilot.press("alt+4")  # horace, zoomed and focused
+        await until(pilot, lambda: app.main.focused_mad() == "horace", "horace focused")
         await pilot.press("f6")
         await until(pilot, lambda: any(e["mad"] == "horace" for e in read_events(app.journal, kind=["restart"])),
                     "a restart event for horace in the journal")
@@ -184,7 +184,7 @@ async def test_ctrl_q_exits_with_zero_records_session_end_and_leaves_no_child(ma
     assert leftover_children(app.journal) == []
 
 
-async def test_at_80x24_paging_and_numbered_zoom_reach_all_five_mads(make_app: MakeApp) -> None:
+async def test_at_80x24_paging_and_numbered_zoom_reach_all_six_mads(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
@@ -195,20 +195,20 @@ async def test_at_80x24_paging_and_numbered_zoom_reach_all_five_mads(make_app: M
             return [name for name in CORE_MADS if f"╭─ {name} " in text]
 
         await until(pilot, lambda: boxes() == ["dewey", "fiedler"], "two panes side by side")
-        assert "1 dewey   2 fiedler   3 horace   4 rogers   5 turing" in screen_text(app)
+        assert "1 dewey   2 fiedler   3 hopper   4 horace   5 rogers   6 turing" in screen_text(app)
         assert composer(app).has_focus
         await pilot.press("right")
-        await until(pilot, lambda: boxes() == ["horace", "rogers"], "the second page")
+        await until(pilot, lambda: boxes() == ["hopper", "horace"], "the second page")
         await pilot.press("right")
         await until(pilot, lambda: boxes() == ["rogers", "turing"], "the last page")
         await pilot.press("left", "left")
         await until(pilot, lambda: boxes() == ["dewey", "fiedler"], "back to the first page")
-        await pilot.press("alt+5")
+        await pilot.press("alt+6")
         await until(pilot, lambda: boxes() == ["turing"], "turing zoomed from the composer")
         assert deck.zoomed == "turing" and app.main.focused_mad() == "turing"
-        await pilot.press("3")
+        await pilot.press("4")
         await until(pilot, lambda: boxes() == ["horace"], "a number key zooms from a focused pane")
-        await pilot.press("3")
+        await pilot.press("4")
         await until(pilot, lambda: deck.zoomed is None and len(boxes()) == 2 and "horace" in boxes(),
                     "the same number again shows the page with horace")
         assert app.main.focused_mad() == "horace"

@@ -1,6 +1,6 @@
 """`mad tui` tried as a new user would, in a real terminal (tmux) at 80x24 and 200x50.
 
-The user sees all five core MADs, types `@Horace write_file path=tui.txt content=hello` and Enter,
+The user sees all six MADs, types `@Horace write_file path=tui.txt content=hello` and Enter,
 finds the file under MAD_HOME/files and the result in Horace's pane, and quits with ctrl+q: the exit
 status is 0, the journal ends with session_end and no `mad mcp` child is left.
 """
@@ -21,7 +21,7 @@ from mads.kernel.journal.reader import read_events
 from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE_MADS = ["dewey", "fiedler", "horace", "rogers", "turing"]
+CORE_MADS = ["dewey", "fiedler", "hopper", "horace", "rogers", "turing"]
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
 
@@ -85,7 +85,7 @@ def mad_mcp_children(folder: Path) -> list[psutil.Process]:
 
 def test_a_new_user_writes_a_file_from_the_composer_and_quits_cleanly(terminal: Terminal) -> None:
     terminal.wait_for(lambda s: " · running · " in s and all(name in s for name in CORE_MADS),
-                      "the five core MADs on screen")
+                      "the six MADs on screen")
     first = terminal.screen()
     for number, name in enumerate(CORE_MADS, 1):
         assert f"{number} {name}" in first
