@@ -35,17 +35,27 @@ class CoreEcho(MAD):
         """Echo."""
         return text
 
+
+class IsoEcho(CoreEcho):
+    """Echoes, from its own process."""
+
+    isolation = Isolation(call_timeout=120)
+
+
+class CoreSpinner(MAD):
+    """Spins, in the core."""
+
     @tool
     def spin(self, seconds: float) -> int:
-        """Keep a CPU busy (a sync tool, so a worker thread in the core)."""
+        """Keep a CPU busy (a sync tool: a worker thread in the core, holding the GIL)."""
         end, turns = time.monotonic() + seconds, 0
         while time.monotonic() < end:
             turns += 1
         return turns
 
 
-class IsoEcho(CoreEcho):
-    """Echoes, from its own process."""
+class IsoSpinner(CoreSpinner):
+    """Spins, in its own process."""
 
     isolation = Isolation(call_timeout=120)
 '''
@@ -64,15 +74,27 @@ async def ecosystem() -> AsyncIterator[Ecosystem]:
             yield eco
 
 
-async def call_times(eco: Ecosystem, tool: str, n: int, gap: float = 0.0) -> list[float]:
-    """Seconds of each of n calls of the tool, one after another (`gap` seconds apart)."""
+async def call_times(eco: Ecosystem, tool: str, n: int) -> list[float]:
+    """Seconds of each of n calls of the tool, one after another."""
     times = []
-    for i in range(n):
+    for _ in range(n):
         started = _perf()
         await eco.call_tool(tool, {"text": "x"})
         times.append(_perf() - started)
-        if gap:
-            await asyncio.sleep(gap)
+    return times
+
+
+async def paced_call_times(eco: Ecosystem, tool: str, n: int, rate: float) -> list[float]:
+    """Seconds from each call's due time (`rate` a second) to its result: the wait to be run counts too,
+    as a client of a busy process sees it."""
+    times = []
+    start = _perf()
+    for i in range(n):
+        due = start + i / rate
+        if due > _perf():
+            await asyncio.sleep(due - _perf())
+        await eco.call_tool(tool, {"text": "x"})
+        times.append(_perf() - due)
     return times
 
 
@@ -123,7 +145,7 @@ async def neighbour_p99(n: int, spinner: str | None) -> float:
             seconds = n / NEIGHBOUR_CALLS_PER_SECOND * 1.5 + 1.0
             spinning = asyncio.ensure_future(eco.call_tool(spinner, {"seconds": seconds}))
             await asyncio.sleep(0.2)  # the spinner has the CPU before the measure starts
-        times = await call_times(eco, "coreecho_ping", n, gap=1 / NEIGHBOUR_CALLS_PER_SECOND)
+        times = await paced_call_times(eco, "coreecho_ping", n, NEIGHBOUR_CALLS_PER_SECOND)
         if spinning is not None:
             await spinning
     return percentile(times, 99) * 1000
@@ -136,7 +158,7 @@ async def isolation_neighbour_p99(n: int) -> Sample:
     Baseline: the same calls while nothing spins. (`isolation_neighbour_p99_in_process` is the same
     figure with the spinner in the core.)
     """
-    return Sample(await neighbour_p99(n, "isoecho_spin"), await neighbour_p99(n, None))
+    return Sample(await neighbour_p99(n, "isospinner_spin"), await neighbour_p99(n, None))
 
 
 @figure("isolation_neighbour_p99_in_process", unit="ms", n=2_000, quick_n=600)
@@ -145,4 +167,4 @@ async def isolation_neighbour_p99_in_process(n: int) -> Sample:
 
     Baseline: the same calls while nothing spins.
     """
-    return Sample(await neighbour_p99(n, "coreecho_spin"), await neighbour_p99(n, None))
+    return Sample(await neighbour_p99(n, "corespinner_spin"), await neighbour_p99(n, None))
