@@ -1,4 +1,5 @@
-"""Smoke tests of the reload, TUI and start figures: each runs once, small, and reports value, unit, baseline and ratio."""
+"""Smoke tests of the reload, TUI, start and isolation figures: each runs once, small, and reports value, unit,
+baseline and ratio."""
 from __future__ import annotations
 
 import math
@@ -16,6 +17,9 @@ FIGURES = {
     "tui_scroll_100k": ("ms", "value < 100"),
     "run_ready": ("s", "value < 1.5"),
     "tui_start_paint": ("s", "value < 2"),
+    "isolated_call_roundtrip": ("ms", "value < 1"),
+    "isolated_start": ("s", "value < 1"),
+    "isolation_neighbour_p99": ("ms", "ratio <= 1.5"),
 }
 
 
@@ -29,6 +33,7 @@ def test_the_figures_are_registered_with_their_units_and_targets() -> None:
 @pytest.mark.parametrize(("name", "n"), [
     ("reload_latency", 2), ("reload_latency_p95", 2), ("tui_first_paint", 1), ("tui_keypress_latency", 5),
     ("tui_scroll_100k", 5), ("run_ready", 1), ("tui_start_paint", 1),
+    ("isolated_call_roundtrip", 20), ("isolated_start", 1), ("isolation_neighbour_p99", 20),
 ])
 async def test_each_figure_reports_value_unit_baseline_and_ratio(name: str, n: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
