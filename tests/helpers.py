@@ -43,7 +43,7 @@ from mads.kernel import MAD, Isolation, tool
 class Probe(MAD):
     """Answers from its own process."""
 
-    isolation = Isolation(memory_mb=256, call_timeout=MEMORY_CALL_TIMEOUT)
+    isolation = Isolation(memory_mb=256, cpu_seconds=CPU_SECONDS, call_timeout=CALL_TIMEOUT)
 
     @tool
     async def ping(self, text: str) -> dict:
@@ -95,6 +95,24 @@ class Probe(MAD):
         return await self.ctx.secret(name)
 
     @tool
+    async def exit(self, code: int) -> str:
+        """End this process with an exit code."""
+        os._exit(code)
+
+    @tool
+    async def think_aloud(self, prompt: str) -> dict:
+        """Ask the LLM (through Fiedler), a MAD (through the bus) and log, all from this process."""
+        self.ctx.log.warning("thinking about %s", prompt)
+        answer = await self.ctx.llm([{"role": "user", "content": prompt}])
+        files = await self.ctx.ask("@Horace list_files", "main", timeout=30)
+        background = self.ctx.spawn(self._note(prompt))
+        await background
+        return {"llm": answer.text, "horace": files.sender, "noted": self.ctx.state["notes"].get("bg")["value"]}
+
+    async def _note(self, prompt: str) -> None:
+        self.ctx.state["notes"].upsert({"key": "bg", "value": prompt}, pk="key")
+
+    @tool
     def burn(self, seconds: float) -> int:
         """Keep a CPU busy for some seconds."""
         import time
@@ -127,11 +145,11 @@ class Probe(MAD):
 '''
 
 
-def write_probe(folder: Path, *, call_timeout: float = 5.0, extra: str = "") -> Path:
+def write_probe(folder: Path, *, call_timeout: float = 5.0, cpu_seconds: float = 60) -> Path:
     """The isolated probe MAD as a MAD_PATH module in `folder`; returns the folder."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "probe.py").write_text(
-        ISOLATED_PROBE.replace("MEMORY_CALL_TIMEOUT", repr(call_timeout)) + extra, encoding="utf-8")
+    text = ISOLATED_PROBE.replace("CALL_TIMEOUT", repr(call_timeout)).replace("CPU_SECONDS", repr(cpu_seconds))
+    (folder / "probe.py").write_text(text, encoding="utf-8")
     return folder
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -9,7 +10,7 @@ import signal
 import psutil
 import pytest
 
-from mads.kernel import MadError
+from mads.kernel import MAD, MadError, tool
 from tests.helpers import SANDBOXES, needs_bwrap, wait_for, write_probe
 
 CORE = ["turing", "horace"]
@@ -47,17 +48,20 @@ async def test_a_core_mad_forced_into_isolation_keeps_its_files_and_state(make_e
 
 
 @pytest.mark.parametrize("sandbox", SANDBOXES)
-@pytest.mark.parametrize(("tool", "cause"), [
-    ("probe_hog", "memory limit 256 MB"),
-    ("probe_segfault", "killed by signal 11 (SIGSEGV)"),
-    ("probe_spin", "call timeout 2 s"),
+@pytest.mark.parametrize(("tool", "arguments", "cause"), [
+    ("probe_hog", {}, "memory limit 256 MB"),
+    ("probe_segfault", {}, "killed by signal 11 (SIGSEGV)"),
+    ("probe_spin", {}, "call timeout 2 s"),
+    ("probe_burn", {"seconds": 30}, "CPU limit 1 s"),
+    ("probe_exit", {"code": 3}, "exited with code 3"),
 ])
 async def test_a_failing_isolated_call_fails_alone_and_the_mad_restarts(make_ecosystem, tmp_path, sandbox, tool,
-                                                                        cause) -> None:
-    folder = write_probe(tmp_path / "mads", call_timeout=2.0)
+                                                                        arguments, cause) -> None:
+    slow = tool == "probe_burn"  # the CPU limit is the one that ends it, not the clock
+    folder = write_probe(tmp_path / "mads", call_timeout=30.0 if slow else 2.0, cpu_seconds=1 if slow else 60)
     async with make_ecosystem(only=[*CORE, "probe"], mad_path=[folder], sandbox=sandbox, sample_interval=0) as eco:
         first = eco.status()["mads"]["probe"]["pid"]
-        failing = asyncio.create_task(eco.call_tool(tool, {}))
+        failing = asyncio.create_task(eco.call_tool(tool, arguments))
         answered = 0
         while not failing.done():  # the neighbours answer throughout
             await eco.call_tool("turing_list_secrets", {})
@@ -178,3 +182,62 @@ def m002_stars(db):
         assert await eco.call_tool("versioned_version", {}) == "two"  # the old version keeps serving
         assert eco.status()["mads"]["versioned"]["pid"] == second
         assert eco.events.of("reload_failed")[-1].mad == "versioned"
+
+
+async def test_from_its_own_process_a_mad_reaches_the_llm_other_mads_its_state_and_the_log(make_ecosystem, tmp_path,
+                                                                                         monkeypatch) -> None:
+    script = tmp_path / "replies.jsonl"
+    script.write_text(json.dumps({"text": "forty-two"}) + "\n")
+    folder = write_probe(tmp_path / "mads", call_timeout=2.0)
+    async with make_ecosystem(only=["fiedler", "horace", "probe"], mad_path=[folder], sandbox="rlimits",
+                              provider="scripted", environ={"MAD_SCRIPT": str(script)}, sample_interval=0) as eco:
+        answer = await eco.call_tool("probe_think_aloud", {"prompt": "the answer"})
+        assert answer == {"llm": "forty-two", "horace": "horace", "noted": "the answer"}
+        logged = [e for e in eco.events.of("log") if e.mad == "probe"]
+        assert logged and logged[-1].payload["message"] == "thinking about the answer"
+        call = [e for e in eco.events.of("llm_call") if e.payload["caller"] == "probe"]
+        assert len(call) == 1 and eco.status()["mads"]["probe"]["account"]["llm_calls"] == 1
+
+
+def test_the_process_dies_with_the_ecosystem_even_when_the_ecosystem_is_killed(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import wait_until
+
+    folder = write_probe(tmp_path / "mads")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("MAD_")}, "MAD_HOME": str(tmp_path / "home"),
+           "MAD_MASTER_KEY": "c" * 64, "MAD_SANDBOX": "rlimits"}
+    run = subprocess.Popen([sys.executable, "-m", "madtui", "run", "--no-record", "--no-watch", "--mad-path",
+                            str(folder)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout is not None and "ready" in run.stdout.readline()
+        children = psutil.Process(run.pid).children(recursive=True)
+        isolated = [p for p in children if "mads.kernel.isolation.child" in " ".join(p.cmdline())]
+        assert len(isolated) == 2  # probe and hopper
+        run.kill()  # SIGKILL: no clean-up runs in the ecosystem
+        run.wait()
+        wait_until(lambda: not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in isolated),
+                   what="the isolated processes gone with their parent")
+    finally:
+        if run.poll() is None:
+            run.kill()
+
+
+class Slow(MAD):
+    """A core MAD that takes its time."""
+
+    @tool
+    async def wait(self, seconds: float) -> str:
+        """Answer after some seconds (as a slow LLM would)."""
+        await asyncio.sleep(seconds)
+        return "waited"
+
+
+async def test_the_call_timeout_counts_only_the_processs_own_time_not_its_waits_on_the_core(make_ecosystem,
+                                                                                             tmp_path) -> None:
+    folder = write_probe(tmp_path / "mads", call_timeout=1.0)
+    async with make_ecosystem([Slow], only=["slow", "probe"], mad_path=[folder], sandbox="rlimits",
+                              sample_interval=0) as eco:
+        assert await eco.call_tool("probe_call", {"tool": "slow_wait", "arguments": {"seconds": 1.5}}) == "waited"
+        assert eco.events.of("crash") == []
