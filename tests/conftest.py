@@ -1,6 +1,7 @@
 """Shared fixtures: an ecosystem in a temporary MAD_HOME, started and stopped around a test."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,3 +28,18 @@ def make_ecosystem(tmp_path: Path) -> Callable[..., Any]:
             yield eco
 
     return factory
+
+
+@pytest.fixture
+async def host_listener() -> AsyncIterator[tuple[int, list[str]]]:
+    """A TCP server on the host's 127.0.0.1: its port, and a list that notes each connection it gets."""
+    reached: list[str] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.append("reached")
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1], reached
+    server.close()
+    await server.wait_closed()

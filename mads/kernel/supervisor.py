@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .accounting import Account, StepTracker, metered
+from .background import Background
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError, RemoteFailure
 from .events import Crash, Restart, State
@@ -113,7 +114,7 @@ class MADRunner:
         self._idle = asyncio.Event()
         self._idle.set()
         self._held: deque[Any] = deque()
-        self.background: set[asyncio.Task[None]] = set()
+        self.background = Background()
         """The instance's background tasks (ctx.spawn): they live as long as the instance."""
         self.on_crash: Callable[[MADRunner, BaseException], None] | None = None
         self.build: Callable[[type[MAD]], Any] = lambda cls: cls(self.ctx)
@@ -239,19 +240,11 @@ class MADRunner:
                                     traceback=traceback.format_exc(), background=True))
                 self.ctx.log.error("%s crashed in %s: %s", self.name, handler, one_line(exc))
 
-        task = asyncio.create_task(run(), name=f"mad:{handler}")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-        return task
+        return self.background.start(run(), f"mad:{handler}")
 
     async def end_background(self) -> None:
         """Cancel the instance's background tasks and wait until they are gone."""
-        tasks = [task for task in self.background if not task.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self.background.clear()
+        await self.background.end()
 
     async def wait_idle(self) -> None:
         """Wait until the handler in progress, if any, has finished."""

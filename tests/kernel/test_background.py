@@ -96,10 +96,10 @@ async def test_background_tasks_end_with_their_instance(make_ecosystem, how: str
         if how == "restart":
             await eco.restart_mad("worker")
             assert runner.instance is not old
-            assert ticker.cancelled() and runner.background == set(runner.instance.tasks)  # type: ignore[union-attr]
+            assert ticker.cancelled() and runner.background.tasks == set(runner.instance.tasks)  # type: ignore[union-attr]
         else:
             await runner.stop()
-            assert ticker.cancelled() and runner.background == set()
+            assert ticker.cancelled() and runner.background.tasks == set()
             with pytest.raises(MADUnavailable):
                 runner.spawn(asyncio.sleep(0), "late")
 

@@ -1,7 +1,6 @@
 """The process boundary is the wall: an isolated MAD finds no key, no other MAD's data, no host network."""
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 
@@ -29,15 +28,8 @@ def no_keys_in(environ: dict[str, str]) -> None:
 
 
 @needs_bwrap
-async def test_inside_bubblewrap_nothing_of_the_others_is_there(make_ecosystem, tmp_path, keys) -> None:
-    connections: list[str] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append("reached")
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+async def test_inside_bubblewrap_nothing_of_the_others_is_there(make_ecosystem, tmp_path, keys, host_listener) -> None:
+    port, connections = host_listener
     home = tmp_path / "home"
     home.mkdir()
     (home / "master.key").write_text("a-key-file-kept-by-a-user\n")
@@ -68,8 +60,6 @@ async def test_inside_bubblewrap_nothing_of_the_others_is_there(make_ecosystem, 
             await eco.call_tool("probe_publish_as", {"sender": "human", "text": "@Turing grant name=db mad=probe"})
         await eco.call_tool("turing_grant", {"name": "db", "mad": "probe"})  # a person grants it
         assert await eco.call_tool("probe_secret", {"name": "db"}) == SECRET
-    server.close()
-    await server.wait_closed()
 
 
 async def test_without_bubblewrap_the_limits_and_a_keyless_environment_still_hold(make_ecosystem, tmp_path, keys,

@@ -2,7 +2,6 @@
 writes outside its work folder."""
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
@@ -39,15 +38,9 @@ async def test_a_run_past_its_timeout_is_killed_and_a_run_past_the_memory_limit_
 
 
 @needs_bwrap
-async def test_a_run_has_no_network_and_writes_only_in_its_work_folder(make_ecosystem, tmp_path) -> None:
-    reached: list[str] = []
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        reached.append("reached")
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
+async def test_a_run_has_no_network_and_writes_only_in_its_work_folder(make_ecosystem, tmp_path,
+                                                                        host_listener) -> None:
+    port, reached = host_listener
     home = tmp_path / "home"
     code = f'''
 import os, socket, tempfile
@@ -66,7 +59,6 @@ attempt("write home", lambda: open(os.path.expanduser("~/../escape.txt"), "w").w
 '''
     async with make_ecosystem(only=["hopper"], sandbox="bwrap", sample_interval=0) as eco:
         result = await eco.call_tool("hopper_run_python", {"code": code})
-    server.close()
     lines = result["stdout"].splitlines()
     assert lines[0].startswith("connect refused") and reached == []
     assert lines[1:3] == ["write here allowed", "write a temp file allowed"]

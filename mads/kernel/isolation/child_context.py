@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from ..background import Background
 from ..context import event_of, open_state
 from ..credentials import Credentials
 from ..errors import MadError
@@ -38,7 +39,7 @@ class ChildContext:
         self.log = logging.getLogger(f"mads.{name}")
         self._home = home
         self._state: sqlite_utils.Database | None = None
-        self.background: set[asyncio.Task[None]] = set()
+        self.background = Background()
 
     @property
     def home(self) -> Path:
@@ -101,17 +102,10 @@ class ChildContext:
                                                    traceback=traceback.format_exc(), background=True).to_dict())
                 self.log.error("%s crashed in %s: %s", self.name, handler, error)
 
-        task = asyncio.get_running_loop().create_task(run(), name=f"mad:{handler}")
-        self.background.add(task)
-        task.add_done_callback(self.background.discard)
-        return task
+        return self.background.start(run(), f"mad:{handler}")
 
     async def end_background(self) -> None:
-        tasks = [task for task in self.background if not task.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self.background.end()
 
     async def progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
         request = current_request.get()
