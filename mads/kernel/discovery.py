@@ -51,7 +51,7 @@ def mads_in(module: ModuleType) -> list[type[MAD]]:
 def _record(name: str, module: ModuleType, path: Path, source: str) -> MADModule:
     record = MADModule(name, path, source, hashlib.sha256(source.encode()).hexdigest(), module, mads_in(module))
     for cls in record.mads:
-        cls.__mad_source__ = (str(path), source)  # what an isolated instance of it loads in its own process
+        setattr(cls, "__mad_source__", (str(path), source))  # what an isolated instance loads in its own process
     return record
 
 

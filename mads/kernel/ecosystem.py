@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import difflib
-import functools
 import logging
 import time
 import contextlib
@@ -24,18 +23,13 @@ from .accounting import StepTracker, Watchdog
 from .bus import Bus, InMemoryBus
 from .cognition.engine import ThoughtEngine
 from .config import Config
-from .context import CoreContext, state_path
+from .context import CoreContext
 from .credentials import Credentials, take_credentials
-from .credentials import KEEPERS
-from .discovery import MADModule, discover, load_path_module
+from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
 from .events import Blocked, HumanInput, State, ToolCall, ToolResult
 from .hub import EventHub, Redactor
-from .isolation import DEFAULT as DEFAULT_ISOLATION
-from .isolation import sandbox
-from .isolation.isolated import IsolatedMAD
-from .isolation.port import Placement
-from .isolation.remote import remote_module
+from .isolation.placements import Placements
 from .mad import MAD, ToolSpec
 from .reload import Reloader, watch
 from .resources import Sampler
@@ -79,9 +73,8 @@ class Ecosystem:
         """Awaited when tools appear or vanish (the gateway tells its clients)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = False
-        self.sandbox = "rlimits"
-        """Where isolated MADs run: `bwrap` or `rlimits` (chosen at load from Config.sandbox)."""
-        self._forced: frozenset[str] = frozenset()
+        self.placements = Placements(self.config)
+        """Which MADs run isolated, and inside what (chosen again at load)."""
 
     # assembly ----------------------------------------------------------------
     def load(self) -> None:
@@ -89,12 +82,11 @@ class Ecosystem:
         if self.runners:
             return
         cfg = self.config
-        self.sandbox = sandbox.choose(cfg.sandbox)
-        self._forced = frozenset(n.lower().lstrip("@") for n in cfg.isolate)
+        self.placements = Placements(cfg)
         self.modules = (discover(cfg.mad_path, cfg.include_package, self.load_module)
                         if (cfg.include_package or cfg.mad_path) else [])
         classes = [cls for mod in self.modules for cls in mod.mads] + list(self._extra_mads)
-        self._check_isolation({c.name for c in classes})
+        self.placements.check({c.name for c in classes})
         if cfg.only is not None:
             wanted = {n.lower() for n in cfg.only}
             unknown = wanted - {c.name for c in classes}
@@ -113,54 +105,22 @@ class Ecosystem:
             mailbox_size=cfg.mailbox_size, mailbox_waiting=cfg.mailbox_waiting, restart_backoff=cfg.restart_backoff,
             max_crashes=cfg.max_crashes, crash_window=cfg.crash_window,
         )
-        runner.build = functools.partial(self._instance, runner)
+        runner.build = lambda c: self.placements.instance(c, runner.ctx, runner.died_outside)
         return runner
 
     # placement -----------------------------------------------------------------
     def load_module(self, path: Path) -> MADModule:
-        """Load one MAD file; a module whose MADs all run isolated is only described, by a sandboxed child."""
-        source = path.read_text(encoding="utf-8")
-        remote = remote_module(path, source, self.sandbox, self._forced)
-        return remote if remote is not None else load_path_module(path, source)
+        return self.placements.load_module(path)
 
     def is_isolated(self, cls: type[MAD]) -> bool:
-        return cls.isolation is not None or cls.name in self._forced
-
-    def _check_isolation(self, names: set[str]) -> None:
-        unknown = sorted(self._forced - names)
-        if unknown:
-            raise UsageError(f"--isolate: no MAD named {', '.join(unknown)} (the MADs are {', '.join(sorted(names))})")
-        keepers = sorted(self._forced & set(KEEPERS))
-        if keepers:
-            raise UsageError(f"--isolate: {keepers[0]} keeps the kernel's keys and always runs in the core")
-
-    def _instance(self, runner: MADRunner, cls: type[MAD]) -> Any:
-        """A MAD's instance: in this process, or a stand-in for one in its own process (isolation)."""
-        if not self.is_isolated(cls):
-            return cls(runner.ctx)
-        return IsolatedMAD(cls, runner.ctx, self._placement(cls), runner.died_outside)
-
-    def _placement(self, cls: type[MAD]) -> Placement:
-        home = self.config.home.resolve()
-        writable = [state_path(home, cls.name).parent]
-        for folder in cls.home_folders:
-            if Path(folder).is_absolute() or ".." in Path(folder).parts:
-                raise UsageError(f"{cls.name}.home_folders: {folder!r} is not a folder inside MAD_HOME")
-            writable.append(home / folder)
-        for folder in writable:
-            folder.mkdir(parents=True, exist_ok=True)
-        return Placement(cls.isolation or DEFAULT_ISOLATION, self.sandbox, home, writable)
+        return self.placements.is_isolated(cls)
 
     async def start(self) -> None:
         """Open each MAD's state, run its migrations, start it; then take input."""
         self.load()
         self._loop = asyncio.get_running_loop()
         self.config.home.mkdir(parents=True, exist_ok=True)
-        isolated = [name for name, runner in self.runners.items() if self.is_isolated(runner.cls)]
-        if isolated and self.sandbox == "rlimits":
-            log.warning("isolation: %s run with resource limits only, no filesystem or network wall: %s",
-                        ", ".join(isolated), "MAD_SANDBOX=rlimits" if self.config.sandbox == "rlimits"
-                        else "bubblewrap (bwrap) is not installed (apt-get install bubblewrap)")
+        self.placements.say_walls([name for name, runner in self.runners.items() if self.is_isolated(runner.cls)])
         for runner in self.runners.values():
             if runner.cls.migrations is not None and not self.is_isolated(runner.cls):  # isolated: in its process
                 runner.cls.migrations.apply(runner.ctx.state)

@@ -245,7 +245,7 @@ async def profile(eco: Observed, seconds: float,
             stacks = waiter.result()
         finally:
             restore()
-    result = attribute(stacks[0], module_files)
+    result = attribute(stacks[0] or "", module_files)
     processes = dict(own)
     files = {name: path for path, name in module_files.items()}
     for (name, _), text in zip(own.items(), stacks[1:]):

@@ -188,6 +188,7 @@ class Child:
         spec = type(instance).tools.get(name)
         if spec is None:
             raise MadError(f"{self.name} has no tool {name!r}")
+        assert spec.model is not None  # the real class, loaded here
         kwargs = validate(spec.name, spec.model, arguments)
         fn = getattr(instance, spec.method)
         if spec.is_async:

@@ -186,7 +186,7 @@ class Port:
         if not self.closing:
             log.info("%s: its process ended: %s", self.name, self.cause)
             if not waiting:  # nobody was waiting: tell the runner, from a task of its own (it will close this port)
-                task = asyncio.get_running_loop().create_task(self._on_death(self.cause))
+                task = asyncio.ensure_future(self._on_death(self.cause))
                 self._reports.add(task)
                 task.add_done_callback(self._reports.discard)
 
@@ -256,8 +256,7 @@ class Port:
             return
         report = self._progress.get(params.get("request", -1))
         if report is not None:
-            task = asyncio.get_running_loop().create_task(
-                report(params.get("done", 0), params.get("total"), params.get("message")))
+            task = asyncio.ensure_future(report(params.get("done", 0), params.get("total"), params.get("message")))
             self._reports.add(task)
             task.add_done_callback(self._reports.discard)
 

@@ -160,11 +160,11 @@ def bwrap_command(command: list[str], *, network: bool, writable: list[Path], wo
             args += ["--ro-bind", folder, folder]
     for name in SYSTEM_FILES + (NETWORK_FILES if network else ()):
         args += ["--ro-bind-try", name, name]
-    for folder in python_folders():
-        args += ["--ro-bind", str(folder), str(folder)]
+    for readable in python_folders():
+        args += ["--ro-bind", str(readable), str(readable)]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for folder in writable:
-        args += ["--bind", str(folder), str(folder)]
+    for place in writable:
+        args += ["--bind", str(place), str(place)]
     args += ["--remount-ro", "/", "--chdir", str(workdir), "--", *command]
     return args
 

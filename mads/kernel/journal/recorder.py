@@ -67,7 +67,7 @@ def describe_config(eco: Ecosystem) -> dict[str, Any]:
     env = {k: (REDACTED if looks_secret(k) else v) for k, v in sorted(cfg.environ.items())
            if k.startswith(ENV_PREFIXES)}
     return {"home": str(cfg.home), "mad_path": [str(p) for p in cfg.mad_path], "provider": cfg.provider,
-            "isolate": list(cfg.isolate), "sandbox": eco.sandbox, "environment": env}
+            "isolate": list(cfg.isolate), "sandbox": eco.placements.sandbox, "environment": env}
 
 
 class Recording:
