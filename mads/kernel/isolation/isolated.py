@@ -6,7 +6,6 @@ is asking: the process publishes only as itself and reads only the secrets grant
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -136,10 +135,10 @@ class IsolatedMAD:
 
     def _notice(self, method: str, params: dict[str, Any]) -> None:
         if method == "emit":
-            with contextlib.suppress(ValueError, MadError):  # a malformed or forbidden event is dropped, not fatal
+            try:
                 self.ctx.emit(from_dict(params))
-                return
-            self.ctx.log.warning("%s sent an event that was refused: %s", self.name, params.get("kind"))
+            except (ValueError, MadError) as exc:  # a malformed or forbidden event is dropped, not fatal
+                self.ctx.log.warning("%s sent an event that was refused: %s", self.name, exc)
         elif method == "redact":
             self.ctx.redact(str(params.get("value", "")))
         elif method == "fatal" and self.port is not None and self.port.cause is None:

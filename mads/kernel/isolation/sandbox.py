@@ -153,6 +153,7 @@ def bwrap_command(command: list[str], *, network: bool, writable: list[Path], wo
         args += ["--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
     if network:
         args.append("--share-net")
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]  # first: what is bound below /tmp stays seen
     for folder in SYSTEM_FOLDERS:
         if os.path.islink(folder):
             args += ["--symlink", os.readlink(folder), folder]
@@ -162,7 +163,6 @@ def bwrap_command(command: list[str], *, network: bool, writable: list[Path], wo
         args += ["--ro-bind-try", name, name]
     for readable in python_folders():
         args += ["--ro-bind", str(readable), str(readable)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     for place in writable:
         args += ["--bind", str(place), str(place)]
     args += ["--remount-ro", "/", "--chdir", str(workdir), "--", *command]
