@@ -72,7 +72,7 @@ async def ecosystem(mads: list[type[MAD]]) -> AsyncIterator[tuple[Ecosystem, str
     with tempfile.TemporaryDirectory(prefix="mad-bench-") as home:
         eco = Ecosystem(Config(home=Path(home), include_package=False, environ={}), mads=mads)
         async with eco:
-            conv = eco.bus.create_conversation("bench", [HUMAN, *(m.name for m in mads)])
+            conv = await eco.bus.create_conversation("bench", [HUMAN, *(m.name for m in mads)])
             yield eco, conv.id
 
 

@@ -40,7 +40,7 @@ async def seconds_per_message(n: int, *, record: bool) -> float:
         sessions = Path(home, "sessions") if record else None
         with record_session(eco, sessions, argv=["python", "-m", "benchmarks"], command="bench") as recording:
             async with eco:
-                conv = eco.bus.create_conversation("bench", [HUMAN, *(m.name for m in SINKS)]).id
+                conv = (await eco.bus.create_conversation("bench", [HUMAN, *(m.name for m in SINKS)])).id
                 if recording is not None:
                     recording.writer.flush()  # the start-up events are not part of the figure
                 messages = [Message.create(conv, HUMAN, "hello") for _ in range(n)]

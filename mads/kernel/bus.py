@@ -194,35 +194,39 @@ class Conversation:
 
 
 class Bus(ABC):
-    """Conversations with participants; delivery by mention and by membership, in order."""
+    """Conversations with participants; delivery by mention and by membership, in order.
+
+    The registry calls are async: a distributed bus keeps the registry on a server.
+    """
 
     @abstractmethod
-    def register(self, participant: str, mailbox: Mailbox | None, *, observer: bool = False) -> None:
+    async def register(self, participant: str, mailbox: Mailbox | None, *, observer: bool = False) -> None:
         """Add a participant; None for one that reads no mailbox (the human, an external client)."""
 
     @abstractmethod
-    def unregister(self, participant: str) -> None: ...
+    async def unregister(self, participant: str) -> None: ...
 
     @abstractmethod
-    def is_participant(self, name: str) -> bool: ...
+    async def is_participant(self, name: str) -> bool: ...
 
     @abstractmethod
-    def create_conversation(
+    async def create_conversation(
         self, name: str, participants: list[str] | None = None, tags: list[str] | None = None,
-        *, conversation_id: str | None = None, created: float | None = None,
+        *, conversation_id: str | None = None, created: float | None = None, messages: int = 0,
     ) -> Conversation: ...
 
     @abstractmethod
-    def get_conversation(self, conversation_id: str) -> Conversation: ...
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        """The conversation; UsageError when there is none."""
 
     @abstractmethod
-    def conversations(self) -> list[Conversation]: ...
+    async def conversations(self) -> list[Conversation]: ...
 
     @abstractmethod
-    def join(self, conversation_id: str, participant: str) -> Conversation: ...
+    async def join(self, conversation_id: str, participant: str) -> Conversation: ...
 
     @abstractmethod
-    def leave(self, conversation_id: str, participant: str) -> Conversation: ...
+    async def leave(self, conversation_id: str, participant: str) -> Conversation: ...
 
     @abstractmethod
     async def publish(self, message: Message) -> list[str]:
@@ -243,18 +247,18 @@ class InMemoryBus(Bus):
         self.published = 0
         self.delivered = 0
 
-    def register(self, participant: str, mailbox: Mailbox | None, *, observer: bool = False) -> None:
+    async def register(self, participant: str, mailbox: Mailbox | None, *, observer: bool = False) -> None:
         name = participant.lower()
         self._mailboxes[name] = mailbox
         if observer and mailbox is not None:
             self._observers[name] = mailbox
 
-    def unregister(self, participant: str) -> None:
+    async def unregister(self, participant: str) -> None:
         name = participant.lower()
         self._mailboxes.pop(name, None)
         self._observers.pop(name, None)
 
-    def is_participant(self, name: str) -> bool:
+    async def is_participant(self, name: str) -> bool:
         return name.lower() in self._mailboxes
 
     def participants(self) -> list[str]:
@@ -263,38 +267,41 @@ class InMemoryBus(Bus):
     def mailbox(self, participant: str) -> Mailbox | None:
         return self._mailboxes.get(participant.lower())
 
-    def create_conversation(
+    async def create_conversation(
         self, name: str, participants: list[str] | None = None, tags: list[str] | None = None,
-        *, conversation_id: str | None = None, created: float | None = None,
+        *, conversation_id: str | None = None, created: float | None = None, messages: int = 0,
     ) -> Conversation:
         cid = conversation_id or new_id()
         if cid in self._conversations:
             raise UsageError(f"conversation {cid!r} already exists")
         conv = Conversation(
             cid, name, list(dict.fromkeys(p.lower() for p in participants or [])),
-            list(tags or []), created or time.time(),
+            list(tags or []), created or time.time(), messages,
         )
         self._conversations[cid] = conv
         return conv
 
-    def get_conversation(self, conversation_id: str) -> Conversation:
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        return self._conversation(conversation_id)
+
+    def _conversation(self, conversation_id: str) -> Conversation:
         try:
             return self._conversations[conversation_id]
         except KeyError:
             raise UsageError(f"unknown conversation {conversation_id!r}") from None
 
-    def conversations(self) -> list[Conversation]:
+    async def conversations(self) -> list[Conversation]:
         return list(self._conversations.values())
 
-    def join(self, conversation_id: str, participant: str) -> Conversation:
-        conv = self.get_conversation(conversation_id)
+    async def join(self, conversation_id: str, participant: str) -> Conversation:
+        conv = self._conversation(conversation_id)
         name = participant.lower()
         if name not in conv.participants:
             conv.participants.append(name)
         return conv
 
-    def leave(self, conversation_id: str, participant: str) -> Conversation:
-        conv = self.get_conversation(conversation_id)
+    async def leave(self, conversation_id: str, participant: str) -> Conversation:
+        conv = self._conversation(conversation_id)
         name = participant.lower()
         if name in conv.participants:
             conv.participants.remove(name)
@@ -307,7 +314,7 @@ class InMemoryBus(Bus):
         with no lock: a full mailbox holds back only the publishers sending to it. A message that
         a full line would refuse is refused whole (MailboxFull), before anyone receives it.
         """
-        conv = self.get_conversation(message.conversation)
+        conv = self._conversation(message.conversation)
         mailboxes = self._mailboxes
         members = conv.participants
         mentioned = [m for m in message.mentions if m in mailboxes]

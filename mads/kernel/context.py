@@ -254,22 +254,21 @@ class CoreContext:
     async def create_conversation(self, name: str, participants: list[str] | None = None,
                                   tags: list[str] | None = None, *, conversation_id: str | None = None,
                                   created: float | None = None, messages: int = 0) -> dict[str, Any]:
-        conv = self._kernel.bus.create_conversation(name, participants, tags, conversation_id=conversation_id,
-                                                    created=created)
-        conv.messages = messages
+        conv = await self._kernel.bus.create_conversation(name, participants, tags, conversation_id=conversation_id,
+                                                          created=created, messages=messages)
         return conv.to_dict()
 
     async def get_conversation(self, conversation_id: str) -> dict[str, Any]:
-        return self._kernel.bus.get_conversation(conversation_id).to_dict()
+        return (await self._kernel.bus.get_conversation(conversation_id)).to_dict()
 
     async def list_conversations(self) -> list[dict[str, Any]]:
-        return [conv.to_dict() for conv in self._kernel.bus.conversations()]
+        return [conv.to_dict() for conv in await self._kernel.bus.conversations()]
 
     async def join(self, conversation_id: str, participant: str) -> dict[str, Any]:
-        return self._kernel.bus.join(conversation_id, participant).to_dict()
+        return (await self._kernel.bus.join(conversation_id, participant)).to_dict()
 
     async def leave(self, conversation_id: str, participant: str) -> dict[str, Any]:
-        return self._kernel.bus.leave(conversation_id, participant).to_dict()
+        return (await self._kernel.bus.leave(conversation_id, participant)).to_dict()
 
     async def directory(self) -> list[dict[str, Any]]:
         return self._kernel.directory()

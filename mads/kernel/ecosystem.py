@@ -125,8 +125,8 @@ class Ecosystem:
             if runner.cls.migrations is not None and not self.is_isolated(runner.cls):  # isolated: in its process
                 runner.cls.migrations.apply(runner.ctx.state)
         for name, runner in self.runners.items():
-            self.bus.register(name, runner.mailbox, observer=runner.cls.observes_all)
-        self.bus.register(HUMAN, None)
+            await self.bus.register(name, runner.mailbox, observer=runner.cls.observes_all)
+        await self.bus.register(HUMAN, None)
         # isolated MADs' processes start and load meanwhile; each MAD's on_start still runs in order
         early = {name: asyncio.ensure_future(runner.prepare()) for name, runner in self.runners.items()
                  if self.is_isolated(runner.cls)}
@@ -142,7 +142,7 @@ class Ecosystem:
                 await self.stop()
                 raise MadError(f"{runner.name} could not start: {one_line(exc)}") from exc
             self.hub.emit(State(mad=runner.name, state=runner.state.value))
-        self._ensure_conversation(DEFAULT_CONVERSATION)
+        await self._ensure_conversation(DEFAULT_CONVERSATION)
         self._watchdog = Watchdog(self.tracker, self.config.block_threshold, self._blocked)
         self._watchdog.start()
         if self.config.sample_interval > 0:
@@ -325,11 +325,11 @@ class Ecosystem:
             self._waiters.pop(message.id, None)
         return replies
 
-    def _ensure_conversation(self, conversation_id: str) -> None:
+    async def _ensure_conversation(self, conversation_id: str) -> None:
         try:
-            self.bus.get_conversation(conversation_id)
+            await self.bus.get_conversation(conversation_id)
         except UsageError:
-            self.bus.create_conversation(conversation_id, [HUMAN], conversation_id=conversation_id)
+            await self.bus.create_conversation(conversation_id, [HUMAN], conversation_id=conversation_id)
 
     async def send(self, content: str, *, conversation: str | None = None, sender: str = HUMAN,
                    timeout: float = 60.0) -> tuple[Message, list[Message]]:
@@ -341,18 +341,18 @@ class Ecosystem:
             raise UsageError("the message is empty")
         conversation = conversation or DEFAULT_CONVERSATION
         if conversation == DEFAULT_CONVERSATION:
-            self._ensure_conversation(conversation)
+            await self._ensure_conversation(conversation)
         else:
-            self.bus.get_conversation(conversation)
+            await self.bus.get_conversation(conversation)
         sender = sender.lower()
-        if not self.bus.is_participant(sender):
-            self.bus.register(sender, None)
+        if not await self.bus.is_participant(sender):
+            await self.bus.register(sender, None)
         message = Message.create(conversation, sender, content)
-        self.check_mentions(message)
+        await self.check_mentions(message)
         self.scrub(message)
         addressed = [m for m in message.mentions if m in self.runners and m != sender]
         if not addressed:
-            conv = self.bus.get_conversation(conversation)
+            conv = await self.bus.get_conversation(conversation)
             if not any(p in self.runners for p in conv.participants):
                 raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
         self.hub.emit(HumanInput(mad=sender, conversation=conversation, correlation_id=message.correlation_id,
@@ -360,11 +360,11 @@ class Ecosystem:
         replies = await self.exchange(message, timeout=timeout, expect=len(addressed))
         return message, replies
 
-    def check_mentions(self, message: Message) -> None:
+    async def check_mentions(self, message: Message) -> None:
         """UsageError for a mention of nobody, with the closest name; needs only load()."""
         self.load()
         known = set(self.runners) | {HUMAN}
-        unknown = [m for m in message.mentions if m not in known and not self.bus.is_participant(m)]
+        unknown = [m for m in message.mentions if m not in known and not await self.bus.is_participant(m)]
         if unknown:
             close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
             hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
@@ -399,7 +399,7 @@ class Ecosystem:
         if cls.migrations is not None and not self.is_isolated(cls):
             cls.migrations.apply(runner.ctx.state)
         self.runners[cls.name] = runner
-        self.bus.register(cls.name, runner.mailbox, observer=cls.observes_all)
+        await self.bus.register(cls.name, runner.mailbox, observer=cls.observes_all)
         await runner.start()
         self.hub.emit(State(mad=cls.name, state=runner.state.value))
         return runner

@@ -142,7 +142,7 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, **s
     async def body(**_: Any) -> int:
         eco = options.ecosystem()
         probe = Message.create(conversation or "main", "human", text)
-        eco.check_mentions(probe)
+        await eco.check_mentions(probe)
         eco.scrub(probe)  # secret arguments of a command are known before anything is recorded, argv included
         with options.record(eco, "send"):
             async with eco:

@@ -32,7 +32,7 @@ def replies_in_order(sent: list[Message], outcomes: list[object]) -> dict[str, l
 @pytest.mark.parametrize("run", range(10))
 async def test_a_burst_of_3000_to_a_mailbox_of_1000_drains_while_the_neighbours_answer(make_ecosystem, run) -> None:
     async with make_ecosystem(only=BURST_MADS, mailbox_size=1000, sample_interval=0) as eco:
-        conversations = [eco.bus.create_conversation(f"c{i}", ["human"]).id for i in range(6)]
+        conversations = [(await eco.bus.create_conversation(f"c{i}", ["human"])).id for i in range(6)]
         eco.pause()
         sent: list[Message] = []
         answered_at: list[int] = []

@@ -9,10 +9,10 @@ from mads.kernel import InMemoryBus, Mailbox, MailboxFull, Message, UsageError
 from mads.kernel.bus import Delivery, Observation
 
 
-def mailboxes(bus: InMemoryBus, *names: str, size: int = 100) -> dict[str, Mailbox]:
+async def mailboxes(bus: InMemoryBus, *names: str, size: int = 100) -> dict[str, Mailbox]:
     boxes = {name: Mailbox(size) for name in names}
     for name, box in boxes.items():
-        bus.register(name, box)
+        await bus.register(name, box)
     return boxes
 
 
@@ -25,9 +25,9 @@ def drain(box: Mailbox) -> list[Delivery]:
 
 async def test_a_mention_delivers_only_to_the_mentioned_and_joins_them() -> None:
     bus = InMemoryBus()
-    boxes = mailboxes(bus, "dewey", "horace")
-    bus.register("human", None)
-    conv = bus.create_conversation("ops", ["human", "horace"])
+    boxes = await mailboxes(bus, "dewey", "horace")
+    await bus.register("human", None)
+    conv = await bus.create_conversation("ops", ["human", "horace"])
     recipients = await bus.publish(Message.create(conv.id, "human", "@Dewey search query=x"))
     assert recipients == ["dewey"]
     assert [d.addressed for d in drain(boxes["dewey"])] == [True]
@@ -37,8 +37,8 @@ async def test_a_mention_delivers_only_to_the_mentioned_and_joins_them() -> None
 
 async def test_without_mentions_every_member_but_the_sender_receives() -> None:
     bus = InMemoryBus()
-    boxes = mailboxes(bus, "dewey", "horace", "rogers")
-    conv = bus.create_conversation("ops", ["dewey", "horace"])
+    boxes = await mailboxes(bus, "dewey", "horace", "rogers")
+    conv = await bus.create_conversation("ops", ["dewey", "horace"])
     await bus.publish(Message.create(conv.id, "dewey", "status update"))
     assert [d.addressed for d in drain(boxes["horace"])] == [False]
     assert drain(boxes["dewey"]) == [] and drain(boxes["rogers"]) == []
@@ -47,9 +47,9 @@ async def test_without_mentions_every_member_but_the_sender_receives() -> None:
 async def test_observers_see_every_message_with_the_conversation() -> None:
     bus = InMemoryBus()
     observer = Mailbox()
-    bus.register("rogers", observer, observer=True)
-    mailboxes(bus, "dewey")
-    conv = bus.create_conversation("ops", ["human"])
+    await bus.register("rogers", observer, observer=True)
+    await mailboxes(bus, "dewey")
+    conv = await bus.create_conversation("ops", ["human"])
     await bus.publish(Message.create(conv.id, "human", "@Dewey hi"))
     seen = drain(observer)
     assert isinstance(seen[0], Observation) and seen[0].conversation["name"] == "ops"
@@ -57,8 +57,8 @@ async def test_observers_see_every_message_with_the_conversation() -> None:
 
 async def test_order_is_kept_per_conversation() -> None:
     bus = InMemoryBus()
-    boxes = mailboxes(bus, "dewey", size=10_000)
-    conv = bus.create_conversation("ops", ["dewey"])
+    boxes = await mailboxes(bus, "dewey", size=10_000)
+    conv = await bus.create_conversation("ops", ["dewey"])
     sent = [Message.create(conv.id, "human", f"message {i}") for i in range(500)]
     await asyncio.gather(*(bus.publish(m) for m in sent))
     assert [d.message.id for d in drain(boxes["dewey"])] == [m.id for m in sent]
@@ -66,8 +66,8 @@ async def test_order_is_kept_per_conversation() -> None:
 
 async def test_a_full_mailbox_makes_the_publisher_wait() -> None:
     bus = InMemoryBus()
-    box = mailboxes(bus, "slow", size=2)["slow"]
-    conv = bus.create_conversation("ops", ["slow"])
+    box = (await mailboxes(bus, "slow", size=2))["slow"]
+    conv = await bus.create_conversation("ops", ["slow"])
     for i in range(2):
         await bus.publish(Message.create(conv.id, "human", f"m{i}"))
     third = asyncio.create_task(bus.publish(Message.create(conv.id, "human", "m2")))
@@ -88,8 +88,8 @@ async def test_unknown_conversation_is_a_usage_error() -> None:
 
 async def test_statistics_count_traffic() -> None:
     bus = InMemoryBus()
-    mailboxes(bus, "a", "b")
-    conv = bus.create_conversation("c", ["a", "b"])
+    await mailboxes(bus, "a", "b")
+    conv = await bus.create_conversation("c", ["a", "b"])
     await bus.publish(Message.create(conv.id, "a", "hi"))
     stats = bus.statistics()
     assert stats["published"] == 1 and stats["delivered"] == 1

@@ -51,7 +51,7 @@ async def test_search_ranks_the_message_with_more_occurrences_first(make_ecosyst
 
 async def test_search_filters_by_sender_conversation_and_time(make_ecosystem) -> None:
     async with make_ecosystem([Dewey]) as eco:
-        eco.bus.create_conversation("other", ["bob"], conversation_id="other")
+        await eco.bus.create_conversation("other", ["bob"], conversation_id="other")
         early = await publish(eco, "deploy plan", created=1000.0)
         middle = await publish(eco, "deploy now", sender="bob", created=2000.0)
         late = await publish(eco, "deploy done", sender="bob", conversation="other", created=3000.0)

@@ -22,7 +22,7 @@ async def test_created_conversation_is_on_the_bus_and_can_be_fetched(make_ecosys
                                    {"name": "design", "participants": ["Alice", "rogers"], "tags": ["#plan"]})
         assert conv["name"] == "design" and conv["participants"] == ["alice", "rogers"]
         assert conv["tags"] == ["plan"] and conv["messages"] == 0
-        assert eco.bus.get_conversation(conv["id"]).name == "design"
+        assert (await eco.bus.get_conversation(conv["id"])).name == "design"
         got = await eco.call_tool("rogers_get_conversation", {"conversation_id": conv["id"]})
         assert got == conv
 
@@ -47,10 +47,10 @@ async def test_join_and_leave_change_the_bus_and_the_record(make_ecosystem) -> N
         conv = await eco.call_tool("rogers_create_conversation", {"name": "c", "participants": ["alice"]})
         joined = await eco.call_tool("rogers_join_conversation", {"conversation_id": conv["id"], "participant": "Bob"})
         assert joined["participants"] == ["alice", "bob"]
-        assert eco.bus.get_conversation(conv["id"]).participants == ["alice", "bob"]
+        assert (await eco.bus.get_conversation(conv["id"])).participants == ["alice", "bob"]
         left = await eco.call_tool("rogers_leave_conversation", {"conversation_id": conv["id"], "participant": "alice"})
         assert left["participants"] == ["bob"]
-        assert eco.bus.get_conversation(conv["id"]).participants == ["bob"]
+        assert (await eco.bus.get_conversation(conv["id"])).participants == ["bob"]
         listed = await eco.call_tool("rogers_list_conversations", {"participant": "alice"})
         assert conv["id"] not in [c["id"] for c in listed]
 
@@ -107,7 +107,7 @@ async def test_conversation_created_by_one_process_is_listed_by_the_next(make_ec
     async with make_ecosystem([Rogers]) as eco:
         listed = await eco.call_tool("rogers_list_conversations", {})
         assert conv["id"] in [c["id"] for c in listed]
-        again = eco.bus.get_conversation(conv["id"])
+        again = await eco.bus.get_conversation(conv["id"])
         assert (again.name, again.participants, again.created) == ("kept", ["alice", "human"], conv["created"])
         page = await eco.call_tool("rogers_get_messages", {"conversation_id": conv["id"]})
         assert [m["content"] for m in page["messages"]] == ["remember me"]
