@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mads.kernel import MAD, Config, Ecosystem, ListSink
+from tests.helpers import RedisServer
 
 
 @pytest.fixture
@@ -43,3 +44,12 @@ async def host_listener() -> AsyncIterator[tuple[int, list[str]]]:
     yield server.sockets[0].getsockname()[1], reached
     server.close()
     await server.wait_closed()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, stopped at the end."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

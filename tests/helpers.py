@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -156,3 +157,44 @@ def write_probe(folder: Path, *, call_timeout: float = 5.0, cpu_seconds: float =
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)")
 SANDBOXES = [pytest.param("bwrap", marks=needs_bwrap), "rlimits"]
 """Isolation is tested inside bubblewrap and with resource limits only."""
+
+
+needs_redis = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="redis-server is not installed (.ci/run installs it)")
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, its data in a folder of the test (AOF on: nothing acked lost)."""
+
+    def __init__(self, folder: Path) -> None:
+        import socket
+
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(self.ready, timeout=20, what=f"redis-server on port {self.port}")
+
+    def ready(self) -> bool:
+        done = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip() == "PONG"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
+
+    def cli(self, *args: str) -> str:
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True,
+                              check=True).stdout

@@ -23,6 +23,8 @@ class Delivery:
 
     message: Message
     addressed: bool
+    receipt: Any = None
+    """Where an entry of a distributed inbox is answered and acknowledged (None in one process)."""
 
 
 @dataclass(slots=True)
@@ -31,6 +33,7 @@ class Observation:
 
     message: Message
     conversation: dict[str, Any]
+    receipt: Any = None
 
 
 class Mailbox:

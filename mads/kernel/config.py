@@ -48,6 +48,12 @@ class Config:
     """MAD_ISOLATE: MADs to run in their own limited process whatever their class says (comma-separated)."""
     sandbox: str = "auto"
     """MAD_SANDBOX: `auto` (bubblewrap when installed), `bwrap` (required) or `rlimits` (limits only)."""
+    bus: str | None = None
+    """MAD_BUS: None for the in-memory bus, or `redis://[:password@]host:port/db` (`rediss://` for TLS)."""
+    ecosystem: str = "mad"
+    """MAD_ECOSYSTEM: the name of a distributed ecosystem, the prefix of its keys (several share one Redis)."""
+    claim_idle: float = 60.0
+    """Seconds an inbox entry may stay unacknowledged before another process of its MAD takes it over."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
@@ -59,6 +65,8 @@ class Config:
             environ=env,
             isolate=split_names(env.get("MAD_ISOLATE")),
             sandbox=env.get("MAD_SANDBOX") or "auto",
+            bus=env.get("MAD_BUS") or None,
+            ecosystem=env.get("MAD_ECOSYSTEM") or "mad",
         )
         for key, value in overrides.items():
             if value is not None:

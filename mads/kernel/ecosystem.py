@@ -14,7 +14,7 @@ import logging
 import time
 import contextlib
 from pathlib import Path
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -28,7 +28,10 @@ from .credentials import Credentials, take_credentials
 from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
 from .events import Blocked, HumanInput, State, ToolCall, ToolResult
-from .hub import EventHub, Redactor
+from .distributed import parse_bus
+from .distributed.node import Node
+from .distributed.services import RemoteGateway, RemoteKeeper
+from .hub import EventHub, Redactor, current_receipt
 from .isolation.placements import Placements
 from .mad import MAD, ToolSpec
 from .reload import Reloader, watch
@@ -54,7 +57,13 @@ class Ecosystem:
         self.hub.redactor.add_environment(self.config.environ)
         self._credentials = take_credentials(self.config.environ, self.config.provider)
         """The keys, out of the environment from now on; only Turing and Fiedler receive their part."""
-        self.bus: Bus = bus or InMemoryBus(on_publish=self._on_publish)
+        self.node: Node | None = None
+        """This process as a node of a distributed ecosystem (`Config.bus`), else None."""
+        address = parse_bus(self.config.bus, self.config.ecosystem) if bus is None else None
+        if address is not None:
+            self.node = Node(self, address, claim_idle=self.config.claim_idle)
+            self.node.bus._on_publish = self._on_publish
+        self.bus: Bus = bus or (self.node.bus if self.node is not None else InMemoryBus(on_publish=self._on_publish))
         self.tracker = StepTracker()
         self.services: dict[str, Any] = {}
         self.modules: list[MADModule] = []
@@ -75,12 +84,14 @@ class Ecosystem:
         self.started = False
         self.placements = Placements(self.config)
         """Which MADs run isolated, and inside what (chosen again at load)."""
+        self._loaded = False
 
     # assembly ----------------------------------------------------------------
     def load(self) -> None:
         """Discover the MAD modules and build a runner for each MAD (no state opened yet)."""
-        if self.runners:
+        if self._loaded:
             return
+        self._loaded = True
         cfg = self.config
         self.placements = Placements(cfg)
         self.modules = (discover(cfg.mad_path, cfg.include_package, self.load_module)
@@ -119,6 +130,8 @@ class Ecosystem:
         """Open each MAD's state, run its migrations, start it; then take input."""
         self.load()
         self._loop = asyncio.get_running_loop()
+        if self.node is not None:
+            await self.node.connect()  # before anything: an unreachable Redis is one line, exit 1
         self.config.home.mkdir(parents=True, exist_ok=True)
         self.placements.say_walls([name for name, runner in self.runners.items() if self.is_isolated(runner.cls)])
         for runner in self.runners.values():
@@ -150,10 +163,16 @@ class Ecosystem:
             self.sampler.start()
         if self.config.watch:
             self._watcher = asyncio.get_running_loop().create_task(watch(self, self.reloader), name="mad:watch")
+        if self.node is not None:
+            await self.node.start()
+            self.services.setdefault("secrets", RemoteKeeper(self.node))
+            self.services.setdefault("llm", RemoteGateway(self.node))
         self.started = True
 
     async def stop(self) -> None:
         """Stop every MAD (in reverse order), close their state; idempotent."""
+        if self.node is not None and self.started:
+            await self.node.stop()
         if self._watchdog is not None:
             self._watchdog.stop()
             self._watchdog = None
@@ -169,6 +188,20 @@ class Ecosystem:
             await runner.stop()
             runner.ctx.close_state()
         self.started = False
+
+    @contextlib.asynccontextmanager
+    async def attached(self) -> AsyncIterator[Ecosystem]:
+        """Within the block the other processes' MADs are known (a distributed ecosystem's directory is read);
+        nothing starts. In one process it does nothing."""
+        self.load()
+        if self.node is None or self.started:
+            yield self
+            return
+        await self.node.connect()
+        try:
+            yield self
+        finally:
+            await self.node.close()
 
     async def __aenter__(self) -> Ecosystem:
         await self.start()
@@ -196,16 +229,23 @@ class Ecosystem:
         return self._credentials
 
     # tools -----------------------------------------------------------------
+    def remote(self) -> dict[str, type[MAD]]:
+        """MADs hosted only by other processes of a distributed ecosystem (stand-ins built from its directory)."""
+        return self.node.remote_classes() if self.node is not None else {}
+
     def tools(self) -> dict[str, ToolSpec]:
         """Every tool of every MAD that can answer, by name (retired MADs' tools are gone)."""
         self.load()
-        return {name: spec for runner in self.runners.values() if runner.state != MADState.RETIRED
-                for name, spec in runner.cls.tools.items()}
+        found = {name: spec for runner in self.runners.values() if runner.state != MADState.RETIRED
+                 for name, spec in runner.cls.tools.items()}
+        for cls in self.remote().values():
+            found.update({name: spec for name, spec in cls.tools.items() if name not in found})
+        return dict(sorted(found.items()))
 
     def tool(self, name: str) -> ToolSpec:
         self.load()
-        for runner in self.runners.values():
-            spec = runner.cls.tools.get(name)
+        for cls in [*(runner.cls for runner in self.runners.values()), *self.remote().values()]:
+            spec = cls.tools.get(name)
             if spec is not None:
                 return spec
         raise UnknownToolError(name, self.tools())
@@ -239,14 +279,18 @@ class Ecosystem:
         """
         spec = self.tool(name)
         kwargs = self.prepare(spec, args or {}, raw)
-        runner = self.runners[spec.mad]
+        runner = self.runners.get(spec.mad)
         self.learn_secrets(spec, kwargs)
         hub = self.hub
         hub.emit(ToolCall(mad=spec.mad, correlation_id=correlation_id, tool=name, caller=caller,
                           arguments=to_jsonable_python(kwargs, fallback=str), secret_params=spec.secret_params))
         started = time.perf_counter()
         try:
-            if caller == spec.mad:
+            if runner is None:  # hosted by another process: through its inbox
+                assert self.node is not None
+                result = await self.node.call(spec.mad, name, kwargs, caller=caller, correlation=correlation_id,
+                                              timeout=self.config.call_timeout, secret_params=spec.secret_params)
+            elif caller == spec.mad:
                 result = await runner.call_inline(spec, kwargs)
             else:
                 result = await asyncio.wait_for(runner.invoke(spec, kwargs, correlation_id, progress),
@@ -303,6 +347,9 @@ class Ecosystem:
     async def publish(self, message: Message) -> list[str]:
         """Put a message on the bus; resolves whoever waits for replies to the message it answers."""
         self.scrub(message)
+        receipt = current_receipt.get()
+        if receipt is not None and receipt.capture(message):  # sent with its inbox entry's acknowledgement
+            return []
         return await self.bus.publish(message)
 
     async def exchange(self, message: Message, *, timeout: float, expect: int) -> list[Message]:
@@ -311,6 +358,8 @@ class Ecosystem:
         self._waiters[message.id] = queue
         replies: list[Message] = []
         try:
+            if self.node is not None:  # replies published in other processes come back to this one
+                await self.node.expect_replies(message.id, timeout)
             await self.publish(message)
             deadline = time.monotonic() + timeout
             while len(replies) < expect:
@@ -318,12 +367,21 @@ class Ecosystem:
                 if remaining <= 0:
                     break
                 try:
-                    replies.append(await asyncio.wait_for(queue.get(), remaining))
+                    reply = await asyncio.wait_for(queue.get(), remaining)
                 except asyncio.TimeoutError:
                     break
+                if all(reply.id != seen.id for seen in replies):  # (a reply can come by two ways)
+                    replies.append(reply)
         finally:
             self._waiters.pop(message.id, None)
         return replies
+
+    def reply_arrived(self, message: Message) -> None:
+        """A reply published in another process (or read from a local inbox): to whoever waits for it here."""
+        if message.reply_to is not None:
+            waiter = self._waiters.get(message.reply_to)
+            if waiter is not None:
+                waiter.put_nowait(message)
 
     async def _ensure_conversation(self, conversation_id: str) -> None:
         try:
@@ -350,10 +408,11 @@ class Ecosystem:
         message = Message.create(conversation, sender, content)
         await self.check_mentions(message)
         self.scrub(message)
-        addressed = [m for m in message.mentions if m in self.runners and m != sender]
+        mads = set(self.runners) | set(self.remote())
+        addressed = [m for m in message.mentions if m in mads and m != sender]
         if not addressed:
             conv = await self.bus.get_conversation(conversation)
-            if not any(p in self.runners for p in conv.participants):
+            if not any(p in mads for p in conv.participants):
                 raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
         self.hub.emit(HumanInput(mad=sender, conversation=conversation, correlation_id=message.correlation_id,
                                  content=message.content, message_id=message.id))
@@ -363,10 +422,10 @@ class Ecosystem:
     async def check_mentions(self, message: Message) -> None:
         """UsageError for a mention of nobody, with the closest name; needs only load()."""
         self.load()
-        known = set(self.runners) | {HUMAN}
+        known = set(self.runners) | set(self.remote()) | {HUMAN}
         unknown = [m for m in message.mentions if m not in known and not await self.bus.is_participant(m)]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], list(self.runners), n=1)
+            close = difflib.get_close_matches(unknown[0], sorted(known - {HUMAN}), n=1)
             hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
             raise UsageError(f"no participant named @{unknown[0]}{hint}")
 

@@ -315,6 +315,34 @@ class Blocked(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class BusLost(Event):
+    """This process lost its connection to the distributed bus (Redis); it keeps trying with backoff."""
+
+    kind: ClassVar[str] = "bus_lost"
+    url: str
+    error: str
+
+
+@dataclass(slots=True, kw_only=True)
+class BusBack(Event):
+    """The distributed bus is reachable again."""
+
+    kind: ClassVar[str] = "bus_back"
+    url: str
+    down_s: float
+
+
+@dataclass(slots=True, kw_only=True)
+class DeadLetter(Event):
+    """An inbox entry delivered too many times, moved to the MAD's dead-letter stream."""
+
+    kind: ClassVar[str] = "dead_letter"
+    entry: str
+    deliveries: int
+    stream: str
+
+
+@dataclass(slots=True, kw_only=True)
 class Custom(Event):
     """An event of a MAD's own kind (Rogers' `conversation_created`); its data is the payload."""
 
@@ -330,7 +358,8 @@ class Custom(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
     SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, Log, State, Crash,
-    Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked)}
+    Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked, BusLost,
+    BusBack, DeadLetter)}
 KINDS = tuple(EVENT_TYPES)
 """Every kernel kind; a MAD's own kinds (Custom) are any other name."""
 
@@ -367,6 +396,10 @@ class Record:
     mono: float = field(default_factory=time.monotonic)
     payload_json: str | None = None
     """The payload as compact JSON, taken when the event was emitted (None: serialise `payload`)."""
+    node: str | None = None
+    """The process it happened in, in a distributed ecosystem (None: this one)."""
+    code: str | None = None
+    """The hash of the MAD's module that produced it, when it came from another process."""
 
 
 # JSON ---------------------------------------------------------------------------------------

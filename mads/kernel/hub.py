@@ -20,6 +20,8 @@ current_correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar
 """The correlation id of the request being handled: every event it causes carries it."""
 current_progress: contextvars.ContextVar[Any] = contextvars.ContextVar("current_progress", default=None)
 """Where the running tool's progress goes (the MCP caller's progress token), if anywhere."""
+current_receipt: contextvars.ContextVar[Any] = contextvars.ContextVar("current_receipt", default=None)
+"""The distributed inbox entry being handled: its replies are sent with its acknowledgement."""
 
 
 def _may_name_a_secret(text: str) -> bool:

@@ -21,7 +21,7 @@ from .background import Background
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError, RemoteFailure
 from .events import Crash, Restart, State
-from .hub import current_correlation, current_mad, current_progress
+from .hub import current_correlation, current_mad, current_progress, current_receipt
 from .mad import MAD, ToolSpec
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ class Invocation:
     future: asyncio.Future[Any]
     correlation_id: str | None = None
     progress: Callable[[float, float | None, str | None], Any] | None = None
+    receipt: Any = None
+    """Where an entry of a distributed inbox is answered and acknowledged (None in one process)."""
 
 
 @dataclass(slots=True)
@@ -334,12 +336,21 @@ class MADRunner:
             raise TypeError(f"unknown mailbox item {item!r}")
         token = current_correlation.set(correlation_of(item))
         progress_token = current_progress.set(item.progress if type(item) is Invocation else None)
+        receipt = item.receipt
+        receipt_token = current_receipt.set(receipt)
         try:
-            result = await metered(coro, account, self.tracker, handler)
+            if receipt is not None and receipt.once is not None and self.placement == "core":
+                with self.ctx.state.atomic():  # its effects and the record of its answer commit together
+                    result = await metered(coro, account, self.tracker, handler)
+                    receipt.commit(self.ctx.state, result)
+            else:
+                result = await metered(coro, account, self.tracker, handler)
         except MadError as exc:  # a tool's own refusal: an error result, not a crash
             account.errors += 1
             if type(item) is Invocation and not item.future.done():
                 item.future.set_exception(exc)
+            if receipt is not None:
+                receipt.finish(error=exc)
             return
         except asyncio.CancelledError:
             reason = f"{self.name} was interrupted while running {handler}"
@@ -347,15 +358,22 @@ class MADRunner:
                 item.future.set_exception(MADUnavailable(reason))
             elif type(item) is Delivery and item.addressed and item.message.reply_to is None:
                 await self._reply_error(item, reason)
+            if receipt is not None:
+                receipt.finish(error=MADUnavailable(reason))
             raise
         except Exception as exc:
+            if receipt is not None:  # answered now; the error reply and the restart follow
+                receipt.finish(error=exc)
             await self._crashed(item, handler, exc)
             return
         finally:
             current_correlation.reset(token)
             current_progress.reset(progress_token)
+            current_receipt.reset(receipt_token)
         if type(item) is Invocation and not item.future.done():
             item.future.set_result(result)
+        if receipt is not None:
+            receipt.finish(result=result)
 
     async def _crashed(self, item: Any, handler: str, exc: Exception) -> None:
         account = self.account

@@ -37,7 +37,8 @@ def tools(as_json: bool, **shared: Any) -> None:
 
     async def body(**_: Any) -> None:
         eco = options.ecosystem()
-        specs = eco.tools()
+        async with eco.attached():
+            specs = eco.tools()
         if as_json:
             click.echo(_dump([spec.describe() for spec in specs.values()]))
             return
@@ -92,8 +93,9 @@ def call(tool: str, pairs: tuple[str, ...], args_json: str | None, **shared: Any
     async def body(**_: Any) -> None:
         arguments = _call_arguments(pairs, args_json)
         eco = options.ecosystem()
-        spec = eco.tool(tool)
-        prepared = eco.prepare(spec, arguments, raw=True)  # usage errors exit 2 before anything starts
+        async with eco.attached():  # (with --bus, the other processes' MADs are known from here on)
+            spec = eco.tool(tool)
+            prepared = eco.prepare(spec, arguments, raw=True)  # usage errors exit 2 before anything starts
         eco.learn_secrets(spec, prepared)  # before anything is recorded, argv included
         with options.record(eco, "call"):
             async with eco:
@@ -126,7 +128,7 @@ def _reply_line(reply: Message) -> str:
 @click.option("--conversation", "conversation", metavar="ID", help="Conversation to send into (default: main).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for replies.")
 @click.option("--json", "as_json", is_flag=True, help="Print the message and its replies as JSON.")
-@ecosystem_options
+@ecosystem_options(timeout=False)
 def send(text: str, conversation: str | None, timeout: float, as_json: bool, **shared: Any) -> None:
     """Send a message from @human onto the bus; print the replies it caused.
 
@@ -142,7 +144,8 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, **s
     async def body(**_: Any) -> int:
         eco = options.ecosystem()
         probe = Message.create(conversation or "main", "human", text)
-        await eco.check_mentions(probe)
+        async with eco.attached():
+            await eco.check_mentions(probe)
         eco.scrub(probe)  # secret arguments of a command are known before anything is recorded, argv included
         with options.record(eco, "send"):
             async with eco:
@@ -177,7 +180,7 @@ def run(no_watch: bool, **shared: Any) -> None:
 
     async def body(**_: Any) -> None:
         started = time.perf_counter()
-        eco = options.ecosystem(watch=not no_watch)
+        eco = options.ecosystem(watch=not no_watch, host_all=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

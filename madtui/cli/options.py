@@ -35,10 +35,17 @@ class NameList(click.ParamType):
     envvar_list_splitter = ","
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).strip().lstrip("@").lower()
-        if not text or not text.replace("_", "").replace("-", "").isalnum():
-            self.fail(f"{value!r} is not a MAD name", param, ctx)
-        return text
+        """One name, or several separated by commas (`--mads rogers,dewey`); kept as one text, split by `names`."""
+        parts = [part.strip().lstrip("@").lower() for part in str(value).split(",")]
+        for part in parts:
+            if not part or not part.replace("_", "").replace("-", "").isalnum():
+                self.fail(f"{part or value!r} is not a MAD name", param, ctx)
+        return ",".join(parts)
+
+
+def names_of(values: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of a NameList option, commas split."""
+    return tuple(dict.fromkeys(part for value in values for part in value.split(",")))
 
 
 isolate_option = click.option(
@@ -50,8 +57,28 @@ provider_option = click.option(
     show_envvar=True, help="LLM provider (replay needs MAD_REPLAY_JOURNAL).")
 
 
-def ecosystem_options(fn: F) -> F:
-    """--home, --mad-path, --provider, --isolate, --sessions, --no-record and --debug; each setting has its variable."""
+bus_options = [
+    click.option("--bus", envvar="MAD_BUS", show_envvar=True, metavar="URL",
+                 help="Distributed bus: redis://[:password@]host:port/db (rediss:// for TLS); default in memory."),
+    click.option("--mads", "mads", type=NameList(), multiple=True, envvar="MAD_MADS", show_envvar=True,
+                 help="The MADs this process hosts (repeatable or comma-separated; with --bus, "
+                      "`mad run` hosts all by default and the other commands none)."),
+    click.option("--ecosystem", "ecosystem_name", envvar="MAD_ECOSYSTEM", default="mad", show_default=True,
+                 show_envvar=True, help="The distributed ecosystem's name (several share one Redis)."),
+    click.option("--claim-idle", "claim_idle", type=click.FloatRange(min=0.1), envvar="MAD_CLAIM_IDLE",
+                 default=60.0, show_default=True, show_envvar=True, metavar="SECONDS",
+                 help="Take over a dead process's unanswered inbox entries after this many idle seconds."),
+]
+timeout_option = click.option(
+    "--timeout", "call_timeout", type=click.FloatRange(min=0.01), envvar="MAD_TIMEOUT", default=300.0,
+    show_default=True, show_envvar=True, metavar="SECONDS",
+    help="How long a tool call may wait for its MAD (with --bus: for a process hosting it).")
+
+
+def ecosystem_options(fn: F | None = None, *, timeout: bool = True) -> Any:
+    """--home, --mad-path, --provider, --isolate, the bus options, --sessions, --no-record and --debug."""
+    if fn is None:
+        return functools.partial(ecosystem_options, timeout=timeout)
     options = [
         click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME",
                      default=".mad", show_default=True, show_envvar=True, help="Folder of all MAD state."),
@@ -59,6 +86,8 @@ def ecosystem_options(fn: F) -> F:
                      envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable)."),
         provider_option,
         isolate_option,
+        *bus_options,
+        *([timeout_option] if timeout else []),
         click.option("--sessions", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
                      default="sessions", show_default=True, show_envvar=True,
                      help="Folder of session recordings."),
@@ -79,7 +108,8 @@ def make_config(home: Path, mad_path: tuple[Path, ...], provider: str, isolate: 
                 **overrides: Any) -> Config:
     """The ecosystem's settings from the shared options (already merged with the environment)."""
     return Config(home=home, mad_path=list(mad_path), provider=provider, environ=dict(os.environ),
-                  isolate=list(isolate), sandbox=os.environ.get("MAD_SANDBOX") or "auto", **overrides)
+                  isolate=list(isolate), sandbox=os.environ.get("MAD_SANDBOX") or "auto",
+                  **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass
@@ -90,12 +120,23 @@ class EcosystemOptions:
     mad_path: tuple[Path, ...]
     provider: str
     isolate: tuple[str, ...]
+    bus: str | None
+    mads: tuple[str, ...]
+    ecosystem_name: str
+    claim_idle: float
     sessions: Path
     no_record: bool
     debug: bool
+    call_timeout: float | None = None
 
-    def ecosystem(self, **overrides: Any) -> Ecosystem:
-        eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, self.isolate, **overrides))
+    def ecosystem(self, *, host_all: bool = False, **overrides: Any) -> Ecosystem:
+        """The command's ecosystem. With --bus it hosts the --mads (`host_all`: every MAD, unless --mads)."""
+        hosted: list[str] | None = list(self.mads) if self.mads else None
+        if self.bus and hosted is None and not host_all:
+            hosted = []  # attached: it calls the others' MADs and hosts none
+        eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, self.isolate, bus=self.bus,
+                                    ecosystem=self.ecosystem_name, claim_idle=self.claim_idle, only=hosted,
+                                    call_timeout=self.call_timeout, **overrides))
         setup_logging(self.debug, eco)
         return eco
 
@@ -109,8 +150,12 @@ class EcosystemOptions:
 
 def gather(kwargs: dict[str, Any]) -> EcosystemOptions:
     """Take the shared options out of a command's keyword arguments."""
-    return EcosystemOptions(*(kwargs.pop(name) for name in
-                              ("home", "mad_path", "provider", "isolate", "sessions", "no_record", "debug")))
+    fields = ("home", "mad_path", "provider", "isolate", "bus", "mads", "ecosystem_name", "claim_idle", "sessions",
+              "no_record", "debug")
+    options = EcosystemOptions(**{name: kwargs.pop(name) for name in fields},
+                               call_timeout=kwargs.pop("call_timeout", None))
+    options.isolate, options.mads = names_of(options.isolate), names_of(options.mads)
+    return options
 
 
 def setup_logging(debug: bool, ecosystem: Ecosystem | None = None) -> None:

@@ -12,7 +12,7 @@ import click
 from mads.kernel.journal import reader
 
 from ..diff import compare, render
-from .options import PathList, isolate_option, run_sync
+from .options import PathList, isolate_option, names_of, run_sync
 from .sessions_commands import sessions, sessions_dir_option
 
 
@@ -49,7 +49,7 @@ def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: boo
 
     path = reader.resolve(session, sessions_dir)
     result = asyncio.run(run_again(path, sessions=sessions_dir, mad_path=list(mad_path) or None, live_llm=live_llm,
-                                   isolate=list(isolate) or None))
+                                   isolate=list(names_of(isolate)) or None))
     if not as_json:
         inputs = f"{result.inputs} input{'s' * (result.inputs != 1)}"
         click.echo(f"re-ran {inputs} of {path.stem}; recorded as {result.journal.stem}", err=True)

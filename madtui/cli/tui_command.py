@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import PathList, isolate_option, provider_option
+from .options import PathList, isolate_option, names_of, provider_option
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -59,7 +59,7 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, i
         raise click.UsageError(f"cannot use {sessions} as --sessions: {exc.strerror or exc}") from None
 
     options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
-                          mad_path=[p.resolve() for p in mad_path], provider=provider, isolate=list(isolate),
+                          mad_path=[p.resolve() for p in mad_path], provider=provider, isolate=list(names_of(isolate)),
                           environ=dict(os.environ))
     code = MadApp(options).run()
     sys.exit(code or 0)

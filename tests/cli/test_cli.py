@@ -93,7 +93,7 @@ def test_args_option_passes_a_json_object(mad) -> None:
      "mad: error: argument 'path' is given twice (as key=value and in --args)"),
     (["send", "@Horse list_files"], "mad: error: no participant named @horse (did you mean @horace?)"),
     (["send", "@Dewey search query=x", "--provider", "bogus"], "mad: error: Invalid value for '--provider'"),
-    (["run", "--bogus"], "mad: error: No such option '--bogus' (see mad run --help)"),
+    (["run", "--bogus"], "mad: error: No such option '--bogus'. Did you mean '--bus'? (see mad run --help)"),
     (["call"], "mad: error: Missing argument 'TOOL' (see mad call --help)"),
     (["sessions", "show", "last", "--kind", "bogus"], "mad: error: Invalid value for '--kind': 'bogus' is not one of"),
     (["tui", "--mad-path", "no/such/folder"], "mad: error: MAD_PATH folder not found: no/such/folder"),

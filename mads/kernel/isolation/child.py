@@ -35,6 +35,7 @@ from ..schema import validate
 from ..supervisor import one_line
 from . import Isolation
 from .channel import Channel
+from .remote import description
 from .child_context import ChildContext, current_correlation, current_request
 from .sandbox import EXIT_MEMORY, apply_limits
 
@@ -200,21 +201,7 @@ class Child:
 
 def describe(path: Path, source: str) -> dict[str, Any]:
     """What a module defines, as the core needs it to list and call its MADs without loading it."""
-    module = load_path_module(path, source)
-    found = []
-    for cls in module.mads:
-        isolation = cls.__dict__.get("isolation") or next(
-            (base.__dict__["isolation"] for base in cls.__mro__ if "isolation" in base.__dict__), None)
-        found.append({
-            "class": cls.__name__, "name": cls.name, "description": cls.description, "doc": cls.__doc__,
-            "observes_all": cls.observes_all, "max_imperator_steps": cls.max_imperator_steps,
-            "isolation": isolation.to_dict() if isinstance(isolation, Isolation) else None,
-            "tools": [{"name": spec.name, "method": spec.method, "description": spec.description,
-                       "input_schema": spec.input_schema, "secret_params": sorted(spec.secret_params),
-                       "is_async": spec.is_async, "long_running": spec.long_running}
-                      for spec in cls.tools.values()],
-        })
-    return {"mads": found}
+    return {"mads": [description(cls) for cls in load_path_module(path, source).mads]}
 
 
 def main(argv: list[str] | None = None) -> int:

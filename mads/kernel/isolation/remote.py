@@ -93,8 +93,22 @@ def describe(path: Path, source: str, sandbox: str) -> list[dict[str, Any]]:
     return mads
 
 
+def description(cls: type[MAD]) -> dict[str, Any]:
+    """A MAD class as plain data: enough to list and call its tools where its module is not loaded."""
+    isolation = cls.isolation
+    return {
+        "class": cls.__name__, "name": cls.name, "description": cls.description, "doc": cls.__doc__,
+        "observes_all": cls.observes_all, "max_imperator_steps": cls.max_imperator_steps,
+        "isolation": isolation.to_dict() if isinstance(isolation, Isolation) else None,
+        "tools": [{"name": spec.name, "method": spec.method, "description": spec.description,
+                   "input_schema": spec.input_schema, "secret_params": sorted(spec.secret_params),
+                   "is_async": spec.is_async, "long_running": spec.long_running}
+                  for spec in cls.tools.values()],
+    }
+
+
 def stand_in(description: dict[str, Any], module_name: str, path: Path, source: str) -> type[MAD]:
-    """A class that stands in the core for an isolated MAD that the core never loaded."""
+    """A class that stands in for a MAD whose module is not loaded here (isolated, or hosted elsewhere)."""
     isolation = description.get("isolation")
     attributes = {
         "__module__": module_name, "__doc__": description.get("doc"), "name": description["name"],

@@ -1,0 +1,490 @@
+"""This process as a node of a distributed ecosystem: its MADs read their inboxes, it calls the others' MADs.
+
+- Each hosted MAD is a consumer of its inbox's group: entries become mailbox items carrying a
+  receipt; when the handler is done (its effects and answer committed), the answer and the
+  acknowledgement go to Redis in one transaction.
+- Entries a dead process left pending are claimed after `claim_idle` seconds; an entry
+  delivered `max_deliveries` times goes to the dead-letter stream.
+- Calls to a MAD of another process go into its inbox; answers come back on this process's
+  reply stream, as do replies to messages it waits on and kernel services (LLM, secrets).
+- Losing Redis is survived: every loop waits for it with backoff (`bus_lost`, then `bus_back`).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import redis.asyncio as aioredis
+from pydantic_core import to_jsonable_python
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..bus import Delivery, Observation
+from ..errors import MadError, UnknownToolError
+from ..events import BusBack, BusLost, DeadLetter
+from ..isolation.channel import decode_error, encode_error
+from ..isolation.remote import description, stand_in
+from ..message import Message, new_id
+from ..supervisor import Invocation
+from . import once
+from .address import BusAddress
+from .directory import Directory
+from .keys import GROUP, Keys
+from .receipt import Receipt
+from .redis_bus import RedisBus
+from .sealing import Keypair, is_sealed, seal
+
+if TYPE_CHECKING:
+    from ..hub import EventHub
+    from ..mad import MAD, ToolSpec
+    from ..supervisor import MADRunner
+
+log = logging.getLogger("mads.kernel")
+LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+"""What losing Redis looks like to a client."""
+READ_BLOCK_MS = 1000
+READ_COUNT = 100
+BACKOFF = (0.05, 2.0)
+"""First and longest wait between tries to reach Redis again."""
+
+
+class Hosting(Protocol):
+    """What a node needs of the ecosystem it is part of."""
+
+    hub: EventHub
+    runners: dict[str, MADRunner]
+    services: dict[str, Any]
+
+    def prepare(self, spec: ToolSpec, args: dict[str, Any], raw: bool = False) -> dict[str, Any]: ...
+
+    def reply_arrived(self, message: Message) -> None: ...
+
+
+class Node:
+    """One process of a distributed ecosystem."""
+
+    def __init__(self, eco: Hosting, address: BusAddress, *, claim_idle: float = 60.0, max_deliveries: int = 5,
+                 heartbeat: float = 1.0) -> None:
+        self.eco = eco
+        self.address = address
+        self.keys = Keys(address.ecosystem)
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(2).hex()}"
+        self.claim_idle = claim_idle
+        self.max_deliveries = max_deliveries
+        self.heartbeat = heartbeat
+        self.redis = aioredis.Redis.from_url(address.url, decode_responses=True, socket_connect_timeout=3,
+                                             socket_keepalive=True)
+        self.bus = RedisBus(self.redis, self.keys)
+        self.directory = Directory(self.redis, self.keys, self.id)
+        self.keypair = Keypair()
+        self._calls: dict[str, asyncio.Future[Any]] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._settling: set[asyncio.Task[Any]] = set()
+        self._up = asyncio.Event()
+        self._up.set()
+        self._reconnecting: asyncio.Lock | None = None
+        self._stopping = False
+        self._stand_ins: dict[str, tuple[str, type[MAD]]] = {}
+        self.figures: Callable[[], dict[str, Any]] = dict
+        """This process's CPU and memory, announced with each heartbeat."""
+        self.started = time.time()
+
+    # life ----------------------------------------------------------------------
+    async def connect(self) -> None:
+        """Reach Redis once; MadError (exit 1) naming the URL without its password when it cannot."""
+        try:
+            await self.redis.ping()
+        except (*LOST, ResponseError) as exc:
+            await self.redis.aclose()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise MadError(f"cannot reach Redis at {self.address.shown}: {reason}") from None
+        await self.directory.refresh()
+
+    async def close(self) -> None:
+        """Let go of the connection (after `connect` alone, when nothing was started)."""
+        await self.redis.aclose()
+        self.redis = aioredis.Redis.from_url(self.address.url, decode_responses=True, socket_connect_timeout=3,
+                                             socket_keepalive=True)
+        self.bus.rebind(self.redis)
+        self.directory.redis = self.redis
+
+    async def start(self) -> None:
+        """Host this process's MADs, announce it, and start reading its inboxes and its replies."""
+        self._reconnecting = asyncio.Lock()
+        for runner in self.eco.runners.values():
+            await self._host(runner)
+        await self._announce()
+        await self.directory.refresh()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._beat(), name="mad:node:heartbeat"),
+                       loop.create_task(self._read_replies(), name="mad:node:replies")]
+        for name, runner in self.eco.runners.items():
+            self._tasks.append(loop.create_task(self._consume(runner), name=f"mad:node:{name}:inbox"))
+            self._tasks.append(loop.create_task(self._claim(runner), name=f"mad:node:{name}:claim"))
+
+    async def stop(self) -> None:
+        """Leave the directory; what this process took but did not answer stays pending for another."""
+        self._stopping = True
+        tasks = [*self._tasks, *self._settling]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, hung = await asyncio.wait(tasks, timeout=2)
+            if hung:  # a read that did not take the cancel: closing its connection ends it
+                await self.redis.aclose()
+                await asyncio.wait(hung, timeout=2)
+        self._tasks = []
+        with contextlib.suppress(*LOST):
+            await asyncio.wait_for(self.directory.withdraw(list(self.eco.runners)), 3)
+        await self.redis.aclose()
+
+    async def _host(self, runner: MADRunner) -> None:
+        inbox = self.keys.inbox(runner.name)
+        try:
+            await self.redis.xgroup_create(inbox, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self.directory.host(runner.name, description(runner.cls))
+
+    async def _announce(self) -> None:
+        await self.directory.announce({
+            "host": socket.gethostname(), "pid": os.getpid(), "started": self.started, "heartbeat": time.time(),
+            "mads": sorted(self.eco.runners), "public": self.keypair.public, **self.figures(),
+        }, ttl=max(3.0, 5 * self.heartbeat))
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            await self._steady(self._announce)
+            await self._steady(self.directory.refresh)
+
+    # Redis going away ----------------------------------------------------------------
+    async def _steady(self, step: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one step against Redis, waiting out a lost connection (with backoff) and trying again."""
+        while True:
+            await self._up.wait()
+            if self._stopping:
+                raise asyncio.CancelledError
+            try:
+                return await step()
+            except LOST as exc:
+                if self._stopping:  # a connection cut off by our own stop
+                    raise asyncio.CancelledError from exc
+                await self._lost(exc)
+
+    async def _lost(self, exc: BaseException) -> None:
+        """The connection is gone: one task waits for Redis to come back, the others wait for it."""
+        assert self._reconnecting is not None
+        if self._reconnecting.locked():
+            await self._up.wait()
+            return
+        async with self._reconnecting:
+            self._up.clear()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.eco.hub.emit(BusLost(url=self.address.shown, error=reason))
+            log.warning("lost Redis at %s (%s); reconnecting", self.address.shown, reason)
+            lost_at, delay = time.monotonic(), BACKOFF[0]
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self.redis.ping()
+                    break
+                except LOST:
+                    delay = min(delay * 2, BACKOFF[1])
+            for runner in self.eco.runners.values():  # a Redis that lost its data has lost the groups too
+                await self._host(runner)
+            await self._announce()
+            self.eco.hub.emit(BusBack(url=self.address.shown, down_s=round(time.monotonic() - lost_at, 3)))
+            log.warning("Redis at %s is back", self.address.shown)
+            self._up.set()
+
+    # reading inboxes -------------------------------------------------------------------
+    async def _consume(self, runner: MADRunner) -> None:
+        inbox = self.keys.inbox(runner.name)
+        while True:
+            room = max(1, min(READ_COUNT, runner.mailbox.maxsize - len(runner.mailbox)))
+
+            async def read() -> Any:
+                return await self.redis.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room, block=READ_BLOCK_MS)
+
+            try:
+                found = await self._steady(read)
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._steady(lambda: self._host(runner))
+                continue
+            for _stream, entries in found or []:
+                for entry_id, fields in entries:
+                    await self._take(runner, inbox, entry_id, fields)
+
+    async def _claim(self, runner: MADRunner) -> None:
+        """Take over what a dead process left pending past claim_idle; dead-letter what keeps failing."""
+        inbox = self.keys.inbox(runner.name)
+        idle_ms = int(self.claim_idle * 1000)
+        while True:
+            await asyncio.sleep(min(self.claim_idle / 2, 5.0))
+
+            async def pending() -> Any:
+                return await self.redis.xpending_range(inbox, GROUP, "-", "+", READ_COUNT, idle=idle_ms)
+
+            for entry in await self._steady(pending):
+                entry_id, deliveries = entry["message_id"], entry["times_delivered"]
+                if deliveries >= self.max_deliveries:
+                    await self._steady(lambda: self._dead_letter(runner.name, inbox, entry_id, deliveries))
+                    continue
+
+                async def claim() -> Any:
+                    return await self.redis.xclaim(inbox, GROUP, self.id, idle_ms, [entry_id])
+
+                for claimed_id, fields in await self._steady(claim):
+                    if fields:
+                        await self._take(runner, inbox, claimed_id, fields)
+
+    async def _dead_letter(self, mad: str, inbox: str, entry_id: str, deliveries: int) -> None:
+        entries: Any = await self.redis.xrange(inbox, entry_id, entry_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if entries:
+                pipe.xadd(self.keys.dead(mad), {**entries[0][1], "entry": entry_id, "deliveries": deliveries})
+            pipe.xack(inbox, GROUP, entry_id)
+            pipe.xdel(inbox, entry_id)
+            await pipe.execute()
+        self.eco.hub.emit(DeadLetter(mad=mad, entry=entry_id, deliveries=deliveries, stream=self.keys.dead(mad)))
+        log.error("%s: entry %s was delivered %d times and moved to %s", mad, entry_id, deliveries,
+                  self.keys.dead(mad))
+
+    async def _take(self, runner: MADRunner, inbox: str, entry_id: str, fields: dict[str, str]) -> None:
+        """One inbox entry into the MAD's mailbox (or answered at once when its answer is already recorded)."""
+        kind = fields.get("kind")
+        if kind in ("secret", "llm"):
+            self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
+            return
+        if kind == "observe":
+            receipt = Receipt(inbox, entry_id, None)
+            item: Any = Observation(Message.from_dict(json.loads(fields["message"])),
+                                    json.loads(fields["conversation"]), receipt)
+        elif kind == "message":
+            message = Message.from_dict(json.loads(fields["message"]))
+            self.eco.reply_arrived(message)
+            receipt = Receipt(inbox, entry_id, message.id, message_id=message.id)
+            if await self._answered_before(runner, receipt):
+                return
+            item = Delivery(message, fields.get("addressed") == "1", receipt)
+        elif kind == "call":
+            call = json.loads(fields["call"])
+            receipt = Receipt(inbox, entry_id, call["id"])
+            if call.get("deadline", 0) < time.time():  # its caller gave up: answering would reach nobody
+                await self._steady(lambda: self._settle(receipt, None, MadError("the caller gave up"), call))
+                return
+            if await self._answered_before(runner, receipt, call):
+                return
+            try:
+                spec = runner.cls.tools.get(call["tool"])
+                if spec is None:
+                    raise UnknownToolError(call["tool"], runner.cls.tools)
+                kwargs = self.eco.prepare(spec, self._opened(call["arguments"]))
+            except MadError as exc:
+                await self._steady(lambda: self._settle(receipt, None, exc, call))
+                return
+            item = Invocation(spec, kwargs, asyncio.get_running_loop().create_future(), call.get("correlation"),
+                              None, receipt)
+            item.future.add_done_callback(lambda f: f.exception())  # the receipt carries the outcome
+        else:
+            log.warning("%s: an inbox entry of unknown kind %r was dropped", runner.name, kind)
+            await self._steady(lambda: self._ack(inbox, entry_id))
+            return
+        await runner.mailbox.put(item)
+        self._spawn(self._answer_when_done(receipt, call if kind == "call" else None))
+
+    def _opened(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Arguments with the secret ones opened (they were sealed for the processes hosting the MAD)."""
+        return {k: self.keypair.open(v, self.id) if is_sealed(v) else v for k, v in arguments.items()}
+
+    async def _answered_before(self, runner: MADRunner, receipt: Receipt, call: dict[str, Any] | None = None) -> bool:
+        """A redelivered entry whose answer is recorded: send that answer again, never handle it twice."""
+        if runner.placement != "core" or receipt.once is None:
+            return False
+        answer = once.recorded(runner.ctx.state, receipt.once)
+        if answer is None:
+            return False
+        receipt.replies = [Message.from_dict(m) for m in answer.get("replies", [])]
+        await self._steady(lambda: self._settle(receipt, answer.get("result"), None, call))
+        return True
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _answer_when_done(self, receipt: Receipt, call: dict[str, Any] | None) -> None:
+        result, error = await receipt.done
+        await self._steady(lambda: self._settle(receipt, result, error, call))
+
+    async def _settle(self, receipt: Receipt, result: Any, error: BaseException | None,
+                      call: dict[str, Any] | None) -> None:
+        """The entry's answer (replies, or a call's result) and its acknowledgement, in one transaction."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for reply in receipt.replies:
+                await self.bus.publish(reply, pipe=pipe)
+            if call is not None:
+                answer: dict[str, Any] = {"id": call["id"], "ok": error is None}
+                if error is None:
+                    answer["result"] = to_jsonable_python(result, fallback=str)
+                else:
+                    answer["error"] = encode_error(error)
+                pipe.xadd(self.keys.replies(call["reply"]), {"kind": "result", "answer": json.dumps(answer)})
+            pipe.xack(receipt.stream, GROUP, receipt.entry)
+            pipe.xdel(receipt.stream, receipt.entry)
+            results = await pipe.execute()
+        for reply, outcome in zip(receipt.replies, results):
+            self.bus.published_in(reply, outcome)
+
+    async def _ack(self, inbox: str, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(inbox, GROUP, entry_id)
+            pipe.xdel(inbox, entry_id)
+            await pipe.execute()
+
+    # kernel services for other processes ------------------------------------------------
+    async def _serve(self, runner: MADRunner, inbox: str, entry_id: str, kind: str, request: dict[str, Any]) -> None:
+        """A secret or an LLM completion asked by another process, served here where Turing or Fiedler runs."""
+        answer: dict[str, Any] = {"id": request["id"], "ok": True}
+        try:
+            if kind == "secret":
+                mad = request["mad"]
+                if request["node"] not in self.directory.hosts.get(mad, []):
+                    await self.directory.refresh()
+                    if request["node"] not in self.directory.hosts.get(mad, []):
+                        raise MadError(f"{request['node']} does not host {mad}")
+                keeper = self.eco.services.get("secrets")
+                if keeper is None:
+                    raise MadError("no secrets keeper runs here")
+                value = await keeper.reveal(request["name"], mad)
+                public = self.directory.nodes.get(request["node"], {}).get("public")
+                if not public:
+                    raise MadError(f"{request['node']} has no key to seal the secret for")
+                answer["result"] = seal(value, {request["node"]: public})
+            else:
+                gateway = self.eco.services.get("llm")
+                if gateway is None:
+                    raise MadError("no LLM gateway runs here")
+                response = await gateway.complete(request["mad"], request["messages"], tools=request.get("tools"),
+                                                  model=request.get("model"))
+                answer["result"] = response.to_dict()
+        except Exception as exc:
+            answer = {"id": request["id"], "ok": False, "error": encode_error(exc)}
+
+        async def reply() -> None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xadd(self.keys.replies(request["node"]), {"kind": "result", "answer": json.dumps(answer)})
+                pipe.xack(inbox, GROUP, entry_id)
+                pipe.xdel(inbox, entry_id)
+                await pipe.execute()
+
+        await self._steady(reply)
+
+    # calling other processes ------------------------------------------------------------
+    async def call(self, mad: str, tool: str, arguments: dict[str, Any], *, caller: str,
+                   correlation: str | None, timeout: float, secret_params: frozenset[str] = frozenset()) -> Any:
+        """Call a tool of a MAD hosted by another process; MadError naming the MAD when nobody answers."""
+        arguments = to_jsonable_python(arguments, fallback=str)
+        if secret_params:
+            keys = self.directory.public_keys(mad)
+            arguments = {k: seal(v, keys) if k in secret_params and isinstance(v, str) else v
+                         for k, v in arguments.items()}
+        call_id = new_id()
+        body = {"id": call_id, "tool": tool, "arguments": arguments, "caller": caller, "correlation": correlation,
+                "reply": self.id, "deadline": time.time() + timeout}
+        return await self._request(mad, "call", {"call": json.dumps(body)}, call_id, timeout, tool)
+
+    async def secret(self, mad: str, name: str, keeper: str, timeout: float) -> str:
+        """A secret's value for a MAD of this process, from the process hosting Turing (sealed on the way)."""
+        request: dict[str, Any] = {"id": new_id(), "mad": mad, "name": name, "node": self.id}
+        sealed = await self._request(keeper, "secret", {"request": json.dumps(request)}, request["id"], timeout,
+                                     f"the secret {name}")
+        return self.keypair.open(sealed, self.id)
+
+    async def llm(self, mad: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                  model: str | None, keeper: str, timeout: float) -> dict[str, Any]:
+        request: dict[str, Any] = {"id": new_id(), "mad": mad, "messages": messages, "tools": tools, "model": model,
+                                   "node": self.id}
+        answer: dict[str, Any] = await self._request(keeper, "llm", {"request": json.dumps(request)}, request["id"],
+                                                     timeout, "an LLM completion")
+        return answer
+
+    async def _request(self, mad: str, kind: str, fields: dict[str, str], request_id: str, timeout: float,
+                       what: str) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls[request_id] = future
+        try:
+            entry: Any = {"kind": kind, **fields}
+            await self._steady(lambda: self.redis.xadd(self.keys.inbox(mad), entry))
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            hosted = self.directory.hosts.get(mad)
+            why = f"no running process hosts {mad}" if not hosted else f"{mad} did not answer"
+            raise MadError(f"{what}: no answer within {timeout:g} s ({why})") from None
+        finally:
+            self._calls.pop(request_id, None)
+
+    async def expect_replies(self, message_id: str, seconds: float) -> None:
+        """Replies to this message are to come to this process (whichever process publishes them)."""
+        await self._steady(lambda: self.redis.set(self.keys.waiting(message_id), self.id, ex=max(1, int(seconds) + 5)))
+
+    async def _read_replies(self) -> None:
+        stream = self.keys.replies(self.id)
+        last = "0"  # the stream is this process's own: whatever is in it is for it
+        while True:
+            async def read() -> Any:
+                return await self.redis.xread({stream: last}, count=READ_COUNT, block=READ_BLOCK_MS)
+
+            found = await self._steady(read)
+            done: list[str] = []
+            for _stream, entries in found or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    done.append(entry_id)
+                    self._arrived(fields)
+            if done:
+                await self._steady(lambda: self.redis.xdel(stream, *done))
+
+    def _arrived(self, fields: dict[str, str]) -> None:
+        if fields.get("kind") == "reply":
+            self.eco.reply_arrived(Message.from_dict(json.loads(fields["message"])))
+            return
+        answer = json.loads(fields["answer"])
+        future = self._calls.get(answer["id"])
+        if future is None or future.done():
+            return
+        if answer["ok"]:
+            future.set_result(answer.get("result"))
+        else:
+            future.set_exception(decode_error(answer["error"]))
+
+    # what this process sees of the others ------------------------------------------------
+    def remote_classes(self) -> dict[str, type[MAD]]:
+        """A stand-in class for each MAD hosted only by other processes (its tools, from the directory)."""
+        classes: dict[str, type[MAD]] = {}
+        for name, found in self.directory.mads.items():
+            if name in self.eco.runners:
+                continue
+            stamp = json.dumps(found, sort_keys=True)
+            cached = self._stand_ins.get(name)
+            if cached is None or cached[0] != stamp:
+                cached = self._stand_ins[name] = (stamp, stand_in(found, f"remote_{name}", Path("-"), ""))
+            classes[name] = cached[1]
+        return classes
+
+    def statistics(self) -> dict[str, Any]:
+        return {"node": self.id, "bus": self.address.shown, "ecosystem": self.address.ecosystem,
+                "connected": self._up.is_set()}

@@ -1,0 +1,174 @@
+"""The bus over Redis: the conversation registry in hashes and lists, every publish one atomic script.
+
+Delivering to this process's MADs is not the bus's job here: each hosted MAD reads its own
+inbox stream (see `node.py`). The bus only writes to inboxes, through the publish script.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..bus import Bus, Conversation, Mailbox
+from ..errors import UsageError
+from ..message import Message, new_id
+from . import scripts
+from .keys import Keys
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+
+def _list(text: Any) -> list[str]:
+    """A JSON list from a script (Lua's cjson writes an empty list as {})."""
+    value = json.loads(text)
+    return list(value) if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisBus(Bus):
+    """Conversations and publishing for every process of one ecosystem, kept in one Redis."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: Keys,
+                 on_publish: Callable[[Message, list[str]], None] | None = None) -> None:
+        self.redis = client
+        self.keys = keys
+        self._on_publish = on_publish
+        self._publish = client.register_script(scripts.PUBLISH)
+        self._join = client.register_script(scripts.JOIN)
+        self.mailboxes: dict[str, Mailbox] = {}
+        """The mailboxes of this process's MADs (their inboxes are read into them)."""
+        self.published = 0
+        self.delivered = 0
+
+    def rebind(self, client: redis.asyncio.Redis) -> None:
+        """Use another client (the previous one was closed)."""
+        self.redis = client
+        self._publish = client.register_script(scripts.PUBLISH)
+        self._join = client.register_script(scripts.JOIN)
+
+    # participants ---------------------------------------------------------------
+    async def register(self, participant: str, mailbox: Mailbox | None, *, observer: bool = False) -> None:
+        name = participant.lower()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            if mailbox is None:
+                pipe.sadd(self.keys.participants, name)
+            else:
+                self.mailboxes[name] = mailbox
+                pipe.sadd(self.keys.mads, name)
+                if observer:
+                    pipe.sadd(self.keys.observers, name)
+            await pipe.execute()
+
+    async def unregister(self, participant: str) -> None:
+        self.mailboxes.pop(participant.lower(), None)
+
+    async def is_participant(self, name: str) -> bool:
+        name = name.lower()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sismember(self.keys.mads, name)
+            pipe.sismember(self.keys.participants, name)
+            found = await pipe.execute()
+        return any(found)
+
+    # conversations ----------------------------------------------------------------
+    async def create_conversation(
+        self, name: str, participants: list[str] | None = None, tags: list[str] | None = None,
+        *, conversation_id: str | None = None, created: float | None = None, messages: int = 0,
+    ) -> Conversation:
+        cid = conversation_id or new_id()
+        members = list(dict.fromkeys(p.lower() for p in participants or []))
+        conv = Conversation(cid, name, members, list(tags or []), created or time.time(), messages)
+        key = self.keys.conversation(cid)
+        fields: Any = {"name": name, "tags": json.dumps(conv.tags), "created": repr(conv.created), "messages": messages}
+        if not await self.redis.hsetnx(key, "name", name):
+            raise UsageError(f"conversation {cid!r} already exists")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            if members:
+                pipe.rpush(self.keys.members(cid), *members)
+            pipe.zadd(self.keys.conversations, {cid: conv.created})
+            await pipe.execute()
+        return conv
+
+    async def get_conversation(self, conversation_id: str) -> Conversation:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.conversation(conversation_id))
+            pipe.lrange(self.keys.members(conversation_id), 0, -1)
+            fields, members = await pipe.execute()
+        if not fields:
+            raise UsageError(f"unknown conversation {conversation_id!r}")
+        return self._conversation(conversation_id, fields, members)
+
+    @staticmethod
+    def _conversation(cid: str, fields: dict[Any, Any], members: list[Any]) -> Conversation:
+        values = {_text(k): _text(v) for k, v in fields.items()}
+        return Conversation(cid, values.get("name", cid), [_text(m) for m in members],
+                            json.loads(values.get("tags") or "[]"), float(values.get("created") or 0),
+                            int(values.get("messages") or 0))
+
+    async def conversations(self) -> list[Conversation]:
+        ids = [_text(cid) for cid in await self.redis.zrange(self.keys.conversations, 0, -1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in ids:
+                pipe.hgetall(self.keys.conversation(cid))
+                pipe.lrange(self.keys.members(cid), 0, -1)
+            found = await pipe.execute()
+        return [self._conversation(cid, found[2 * i], found[2 * i + 1]) for i, cid in enumerate(ids)
+                if found[2 * i]]
+
+    async def join(self, conversation_id: str, participant: str) -> Conversation:
+        try:
+            await self._join(keys=[self.keys.conversation(conversation_id), self.keys.members(conversation_id)],
+                             args=[participant.lower()])
+        except Exception as exc:
+            if "unknown conversation" in str(exc):
+                raise UsageError(f"unknown conversation {conversation_id!r}") from None
+            raise
+        return await self.get_conversation(conversation_id)
+
+    async def leave(self, conversation_id: str, participant: str) -> Conversation:
+        await self.get_conversation(conversation_id)
+        await self.redis.lrem(self.keys.members(conversation_id), 0, participant.lower())
+        return await self.get_conversation(conversation_id)
+
+    # publishing ---------------------------------------------------------------------
+    async def publish(self, message: Message, pipe: Any = None) -> list[str]:
+        """Publish in one atomic step; with `pipe`, the step is queued in that transaction instead."""
+        args = [self.keys.prefix, json.dumps(message.to_dict(), ensure_ascii=False, default=str),
+                message.conversation, message.sender, json.dumps(message.mentions), message.reply_to or ""]
+        if pipe is not None:
+            await self._publish(args=args, client=pipe)
+            self.published += 1
+            return []
+        try:
+            targets_json, recipients_json = await self._publish(args=args)
+        except Exception as exc:
+            if "unknown conversation" in str(exc):
+                raise UsageError(f"unknown conversation {message.conversation!r}") from None
+            raise
+        targets, recipients = _list(targets_json), _list(recipients_json)
+        self.published += 1
+        self.delivered += len(recipients)
+        if self._on_publish is not None:
+            self._on_publish(message, targets)
+        return recipients
+
+    def published_in(self, message: Message, outcome: Any) -> None:
+        """A publish that ran inside a transaction: count it and tell the hook, as `publish` does."""
+        targets_json, recipients_json = outcome
+        recipients = _list(recipients_json)
+        self.delivered += len(recipients)
+        if self._on_publish is not None:
+            self._on_publish(message, _list(targets_json))
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "published": self.published,
+            "delivered": self.delivered,
+            "mailboxes": {name: box.statistics() for name, box in self.mailboxes.items()},
+        }

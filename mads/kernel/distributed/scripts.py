@@ -1,0 +1,75 @@
+"""The bus's atomic steps, as Lua scripts Redis runs whole: publishing a message, joining a conversation.
+
+One script publishes: it updates the conversation's members, works out who receives the
+message (the mentioned, else every member but the sender), appends it to each MAD's inbox
+and each observer's, and hands a reply to the process waiting for it. Being one step, every
+publish has one place in one order: per-conversation order holds in every inbox.
+"""
+from __future__ import annotations
+
+PUBLISH = """
+local p, message, cid, sender, reply_to = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
+local mentions = cjson.decode(ARGV[5])
+local conv = p .. ':conv:' .. cid
+local members_key = conv .. ':members'
+if redis.call('EXISTS', conv) == 0 then
+  return redis.error_reply('unknown conversation')
+end
+local function member(name)
+  return redis.call('LPOS', members_key, name) ~= false
+end
+if not member(sender) then redis.call('RPUSH', members_key, sender) end
+local known = {}
+for _, name in ipairs(mentions) do
+  if redis.call('SISMEMBER', p .. ':mads', name) == 1 or redis.call('SISMEMBER', p .. ':participants', name) == 1 then
+    table.insert(known, name)
+    if not member(name) then redis.call('RPUSH', members_key, name) end
+  end
+end
+local count = redis.call('HINCRBY', conv, 'messages', 1)
+local members = redis.call('LRANGE', members_key, 0, -1)
+local addressed = #known > 0
+local pool = members
+if addressed then pool = known end
+local targets, recipients = {}, {}
+for _, name in ipairs(pool) do
+  if name ~= sender then
+    table.insert(targets, name)
+    if redis.call('SISMEMBER', p .. ':mads', name) == 1 then
+      redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'message', 'addressed', addressed and '1' or '0',
+                 'message', message)
+      table.insert(recipients, name)
+    end
+  end
+end
+local observers = redis.call('SMEMBERS', p .. ':observers')
+if #observers > 0 then
+  local fields = redis.call('HMGET', conv, 'name', 'tags', 'created')
+  local quoted = {}
+  for i, name in ipairs(members) do quoted[i] = cjson.encode(name) end
+  local snapshot = '{"id":' .. cjson.encode(cid) .. ',"name":' .. cjson.encode(fields[1]) .. ',"participants":['
+    .. table.concat(quoted, ',') .. '],"tags":' .. fields[2] .. ',"created":' .. fields[3] .. ',"messages":'
+    .. count .. '}'
+  for _, name in ipairs(observers) do
+    if name ~= sender then
+      redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'observe', 'message', message, 'conversation', snapshot)
+    end
+  end
+end
+if reply_to ~= '' then
+  local waiter = redis.call('GET', p .. ':wait:' .. reply_to)
+  if waiter then
+    redis.call('XADD', p .. ':replies:' .. waiter, '*', 'kind', 'reply', 'message', message)
+  end
+end
+return {cjson.encode(targets), cjson.encode(recipients)}
+"""
+
+JOIN = """
+local conv = KEYS[1]
+if redis.call('EXISTS', conv) == 0 then
+  return redis.error_reply('unknown conversation')
+end
+if redis.call('LPOS', KEYS[2], ARGV[1]) == false then redis.call('RPUSH', KEYS[2], ARGV[1]) end
+return 1
+"""
