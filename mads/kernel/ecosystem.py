@@ -9,7 +9,6 @@ This is the one object the CLI, the MCP gateway and tests drive:
 from __future__ import annotations
 
 import asyncio
-import difflib
 import logging
 import time
 import contextlib
@@ -19,19 +18,21 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from . import introspection
 from .accounting import StepTracker, Watchdog
 from .bus import Bus, InMemoryBus
 from .cognition.engine import ThoughtEngine
 from .config import Config
 from .context import CoreContext
+from .conversing import DEFAULT_CONVERSATION, HUMAN, Conversing
 from .credentials import Credentials, take_credentials
 from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
-from .events import Blocked, HumanInput, State, ToolCall, ToolResult
+from .events import Blocked, State, ToolCall, ToolResult
 from .distributed import parse_bus
 from .distributed.node import Node
 from .distributed.services import RemoteGateway, RemoteKeeper
-from .hub import EventHub, Redactor, current_receipt
+from .hub import EventHub, Redactor
 from .isolation.placements import Placements
 from .mad import MAD, ToolSpec
 from .reload import Reloader, watch
@@ -42,11 +43,9 @@ from .supervisor import MADRunner, MADState, one_line
 
 log = logging.getLogger("mads.kernel")
 
-HUMAN = "human"
-DEFAULT_CONVERSATION = "main"
 
 
-class Ecosystem:
+class Ecosystem(Conversing):
     """Every MAD of one process, their bus, their events, and the calls into them."""
 
     def __init__(self, config: Config | None = None, *, mads: list[type[MAD]] | None = None,
@@ -308,138 +307,6 @@ class Ecosystem:
                             result=result, duration_ms=round((time.perf_counter() - started) * 1000, 3)))
         return result
 
-    # the bus -----------------------------------------------------------------
-    def _on_publish(self, message: Message, recipients: list[str]) -> None:
-        """Called by the bus as a message is published, before any delivery waits for room.
-
-        Whoever waits for a reply to the message this one answers gets it here: a MAD blocked in
-        `ask` must not wait for its own reply to find room in its own full mailbox.
-        """
-        self.last_seen[message.sender] = message.created
-        if message.reply_to is not None:
-            waiter = self._waiters.get(message.reply_to)
-            if waiter is not None:
-                waiter.put_nowait(message)
-        runner = self.runners.get(message.sender)
-        if runner is not None:
-            runner.account.messages_out += 1
-        if self.hub.sinks:  # (the unrecorded bus pays nothing for events)
-            self.hub.emit_message(message, recipients)
-
-    def scrub(self, message: Message) -> None:
-        """Keep secret arguments of a command out of everything that records the message."""
-        command = message.command
-        if command is None or command.mad not in self.runners:
-            message.content = self.hub.redactor.text(message.content)
-            return
-        tools = self.runners[command.mad].cls.tools
-        spec = tools.get(f"{command.mad}_{command.tool}") or tools.get(command.tool)
-        if spec is None or not spec.secret_params:
-            message.content = self.hub.redactor.text(message.content)
-            return
-        for key in spec.secret_params:
-            value = command.args.get(key)
-            value = getattr(value, "value", value)
-            if isinstance(value, str):
-                self.hub.redactor.add(value)
-        message.content = self.hub.redactor.text(message.content)
-
-    async def publish(self, message: Message) -> list[str]:
-        """Put a message on the bus; resolves whoever waits for replies to the message it answers."""
-        self.scrub(message)
-        receipt = current_receipt.get()
-        if receipt is not None and receipt.capture(message):  # sent with its inbox entry's acknowledgement
-            return []
-        return await self.bus.publish(message)
-
-    async def exchange(self, message: Message, *, timeout: float, expect: int) -> list[Message]:
-        """Publish a message and collect up to `expect` replies to it within the timeout."""
-        queue: asyncio.Queue[Message] = asyncio.Queue()
-        self._waiters[message.id] = queue
-        replies: list[Message] = []
-        try:
-            if self.node is not None:  # replies published in other processes come back to this one
-                await self.node.expect_replies(message.id, timeout)
-            await self.publish(message)
-            deadline = time.monotonic() + timeout
-            while len(replies) < expect:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    reply = await asyncio.wait_for(queue.get(), remaining)
-                except asyncio.TimeoutError:
-                    break
-                if all(reply.id != seen.id for seen in replies):  # (a reply can come by two ways)
-                    replies.append(reply)
-        finally:
-            self._waiters.pop(message.id, None)
-        return replies
-
-    def reply_arrived(self, message: Message) -> None:
-        """A reply published in another process (or read from a local inbox): to whoever waits for it here."""
-        if message.reply_to is not None:
-            waiter = self._waiters.get(message.reply_to)
-            if waiter is not None:
-                waiter.put_nowait(message)
-
-    async def _ensure_conversation(self, conversation_id: str) -> None:
-        try:
-            await self.bus.get_conversation(conversation_id)
-        except UsageError:
-            await self.bus.create_conversation(conversation_id, [HUMAN], conversation_id=conversation_id)
-
-    async def send(self, content: str, *, conversation: str | None = None, sender: str = HUMAN,
-                   timeout: float = 60.0) -> tuple[Message, list[Message]]:
-        """A message from a human (or external client) onto the bus; returns it and the replies it caused.
-
-        Waits for one reply from each MAD the message mentions, or until the timeout.
-        """
-        if not content or not content.strip():
-            raise UsageError("the message is empty")
-        conversation = conversation or DEFAULT_CONVERSATION
-        if conversation == DEFAULT_CONVERSATION:
-            await self._ensure_conversation(conversation)
-        else:
-            await self.bus.get_conversation(conversation)
-        sender = sender.lower()
-        if not await self.bus.is_participant(sender):
-            await self.bus.register(sender, None)
-        message = Message.create(conversation, sender, content)
-        await self.check_mentions(message)
-        self.scrub(message)
-        mads = set(self.runners) | set(self.remote())
-        addressed = [m for m in message.mentions if m in mads and m != sender]
-        if not addressed:
-            conv = await self.bus.get_conversation(conversation)
-            if not any(p in mads for p in conv.participants):
-                raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
-        self.hub.emit(HumanInput(mad=sender, conversation=conversation, correlation_id=message.correlation_id,
-                                 content=message.content, message_id=message.id))
-        replies = await self.exchange(message, timeout=timeout, expect=len(addressed))
-        return message, replies
-
-    async def check_mentions(self, message: Message) -> None:
-        """UsageError for a mention of nobody, with the closest name; needs only load()."""
-        self.load()
-        known = set(self.runners) | set(self.remote()) | {HUMAN}
-        unknown = [m for m in message.mentions if m not in known and not await self.bus.is_participant(m)]
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], sorted(known - {HUMAN}), n=1)
-            hint = f" (did you mean @{close[0]}?)" if close else f" (the MADs are {', '.join('@' + n for n in self.runners)})"
-            raise UsageError(f"no participant named @{unknown[0]}{hint}")
-
-    async def settle(self, *, quiet_rounds: int = 3, timeout: float = 30.0) -> None:
-        """Wait until every MAD is idle with an empty mailbox for a few loop turns in a row."""
-        deadline = time.monotonic() + timeout
-        calm = 0
-        while calm < quiet_rounds:
-            await asyncio.sleep(0)
-            busy = any(len(r.mailbox) or r._held or not r._idle.is_set() for r in self.runners.values())
-            calm = 0 if busy else calm + 1
-            if time.monotonic() > deadline:
-                raise MadError(f"the ecosystem did not settle within {timeout:g} s")
-
     # reload ------------------------------------------------------------------
     def replace_module(self, old: MADModule | None, new: MADModule | None) -> None:
         """Swap a module's record (None: added or deleted) and tell the listeners about the new version."""
@@ -503,35 +370,8 @@ class Ecosystem:
 
     def directory(self) -> list[dict[str, Any]]:
         """Every participant with its liveness: HEALTHY, STALE or DISCONNECTED."""
-        now = time.time()
-        rows: list[dict[str, Any]] = []
-        for name, runner in self.runners.items():
-            if runner.state in (MADState.RUNNING, MADState.PAUSED):
-                liveness = "STALE" if len(runner.mailbox) >= runner.mailbox.maxsize else "HEALTHY"
-            elif runner.state in (MADState.RESTARTING, MADState.STARTING):
-                liveness = "STALE"
-            else:
-                liveness = "DISCONNECTED"
-            rows.append({"participant": name, "kind": "mad", "state": runner.state.value,
-                         "liveness": liveness, "last_active": runner.last_active,
-                         "mailbox_depth": len(runner.mailbox)})
-        for name, seen in sorted(self.last_seen.items()):
-            if name in self.runners:
-                continue
-            age = now - seen
-            liveness = "HEALTHY" if age < 300 else "STALE" if age < 3600 else "DISCONNECTED"
-            rows.append({"participant": name, "kind": "external", "state": None, "liveness": liveness,
-                         "last_active": seen, "mailbox_depth": 0})
-        return rows
+        return introspection.directory(self)
 
     def status(self) -> dict[str, Any]:
-        """Every MAD's state, module hash, mailbox, counters and stage figures."""
-        hashes = {cls.name: mod.short_hash for mod in self.modules for cls in mod.mads}
-        return {
-            "mads": {
-                name: {**runner.status(), "version": hashes.get(name),
-                       "stages": self.thought_engine(name).statistics() if self.started else {}}
-                for name, runner in self.runners.items()
-            },
-            "bus": self.bus.statistics(),
-        }
+        """Every MAD's state, placement, module hash, mailbox, counters and stage figures (and the nodes)."""
+        return introspection.status(self)
