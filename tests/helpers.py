@@ -198,3 +198,47 @@ class RedisServer:
     def cli(self, *args: str) -> str:
         return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True,
                               check=True).stdout
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class MadNode:
+    """A `mad run --bus` process hosting some MADs in a home of its own; it has printed its ready line."""
+
+    def __init__(self, url: str, mads: str, home: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+        import os
+        import sys
+
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MAD_")}
+        self.env = {**base, "MAD_MASTER_KEY": "ab" * 32, "PYTHONPATH": str(ROOT), **(env or {})}
+        self.home = home
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "madtui", "run", "--bus", url, "--mads", mads, "--home", str(home),
+             "--no-record", "--no-watch", *extra], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=ROOT)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        assert "ready" in line, line + (self.process.stderr.read() if self.process.poll() is not None else "")
+
+    def kill(self) -> None:
+        """SIGKILL: nothing of the process's own clean-up runs."""
+        self.process.kill()
+        self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def mad_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`mad ...` as a real process in the repository, with this environment."""
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "madtui", *args], env=env, capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
