@@ -340,7 +340,7 @@ class MADRunner:
         receipt_token = current_receipt.set(receipt)
         try:
             if receipt is not None and receipt.once is not None and self.placement == "core":
-                with self.ctx.state.atomic():  # its effects and the record of its answer commit together
+                with receipt.transaction(self.ctx.state):  # its effects and the record of its answer commit together
                     result = await metered(coro, account, self.tracker, handler)
                     receipt.commit(self.ctx.state, result)
             else:

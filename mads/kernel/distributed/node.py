@@ -52,7 +52,8 @@ log = logging.getLogger("mads.kernel")
 LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """What losing Redis looks like to a client."""
 READ_BLOCK_MS = 1000
-READ_COUNT = 100
+READ_COUNT = 32
+"""Entries read at once: small enough that replicas share a burst."""
 BACKOFF = (0.05, 2.0)
 """First and longest wait between tries to reach Redis again."""
 
@@ -81,8 +82,7 @@ class Node:
         self.claim_idle = claim_idle
         self.max_deliveries = max_deliveries
         self.heartbeat = heartbeat
-        self.redis = aioredis.Redis.from_url(address.url, decode_responses=True, socket_connect_timeout=3,
-                                             socket_keepalive=True)
+        self.redis = self._client()
         self.bus = RedisBus(self.redis, self.keys)
         self.directory = Directory(self.redis, self.keys, self.id)
         self.keypair = Keypair()
@@ -112,10 +112,16 @@ class Node:
     async def close(self) -> None:
         """Let go of the connection (after `connect` alone, when nothing was started)."""
         await self.redis.aclose()
-        self.redis = aioredis.Redis.from_url(self.address.url, decode_responses=True, socket_connect_timeout=3,
-                                             socket_keepalive=True)
+        self.redis = self._client()
         self.bus.rebind(self.redis)
         self.directory.redis = self.redis
+
+    def _client(self) -> aioredis.Redis:
+        """A client whose pool makes a caller wait for a free connection (many calls at once are no failure)."""
+        pool = aioredis.BlockingConnectionPool.from_url(self.address.url, decode_responses=True, max_connections=64,
+                                                        timeout=None, socket_connect_timeout=3,
+                                                        socket_keepalive=True)
+        return aioredis.Redis.from_pool(pool)
 
     async def start(self) -> None:
         """Host this process's MADs, announce it, and start reading its inboxes and its replies."""

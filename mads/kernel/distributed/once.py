@@ -6,11 +6,31 @@ instead of handling it twice.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 TABLE = "_mad_handled"
+
+
+@contextlib.contextmanager
+def transaction(db: Any) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT around a handler: its own transactions nest as savepoints.
+
+    IMMEDIATE takes the write lock at once, so replicas sharing the state wait for each other
+    (busy_timeout) instead of failing when a read turns into a write.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _ensure(db: Any) -> None:

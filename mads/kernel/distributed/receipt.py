@@ -39,6 +39,10 @@ class Receipt:
             return {"replies": [m.to_dict() for m in self.replies]}
         return {"result": to_jsonable_python(result, fallback=str)}
 
+    def transaction(self, db: Any) -> Any:
+        """The transaction the handler runs in, so its effects and its recorded answer commit together."""
+        return once.transaction(db)
+
     def commit(self, db: Any, result: Any) -> None:
         """Inside the handler's transaction: record the answer with the effects."""
         if self.once is not None:
