@@ -337,7 +337,7 @@ class MADRunner:
         token = current_correlation.set(correlation_of(item))
         progress_token = current_progress.set(item.progress if type(item) is Invocation else None)
         receipt = item.receipt
-        receipt_token = current_receipt.set(receipt)
+        receipt_token = current_receipt.set(receipt) if receipt is not None else None
         try:
             if receipt is not None and receipt.once is not None and self.placement == "core":
                 with receipt.transaction(self.ctx.state):  # its effects and the record of its answer commit together
@@ -369,7 +369,8 @@ class MADRunner:
         finally:
             current_correlation.reset(token)
             current_progress.reset(progress_token)
-            current_receipt.reset(receipt_token)
+            if receipt_token is not None:
+                current_receipt.reset(receipt_token)
         if type(item) is Invocation and not item.future.done():
             item.future.set_result(result)
         if receipt is not None:
