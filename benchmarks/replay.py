@@ -71,7 +71,8 @@ def generate_journal(path: Path, events: int, *, rate: float = RATE, start: floa
         head = [("session_start", None, {"session_id": path.stem, "command": "bench", "mads": list(MADS),
                                          "modules": {f"mads.{m}": f"{i:064x}" for i, m in enumerate(MADS)}})]
         head += [("state", name, {"state": "running"}) for name in MADS]
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, ?)",
+        conn.executemany("INSERT INTO events (seq, wall, mono, kind, mad, conversation, correlation_id, code, payload) "
+                         "VALUES (?, ?, ?, ?, ?, NULL, NULL, NULL, ?)",
                          [(seq, start + seq / rate, seq / rate, kind, mad, json.dumps(payload))
                           for seq, (kind, mad, payload) in enumerate(head, 1)])
         mad = "CASE (x / 10) % 5 " + " ".join(f"WHEN {i} THEN {_q(m)}" for i, m in enumerate(MADS)) + " END"
@@ -81,7 +82,8 @@ def generate_journal(path: Path, events: int, *, rate: float = RATE, start: floa
                 WHEN x % 300 = 0 THEN 'sample' WHEN x % 5000 = 7 THEN 'refused' WHEN x % 50000 = 11 THEN 'crash'
                 WHEN x % 50000 = 12 THEN 'restart' WHEN x % 100000 = 13 THEN 'reload' ELSE 'k' || (x % 10) END AS k
               FROM s)
-            INSERT INTO events SELECT x, :start + x / :rate, x / :rate,
+            INSERT INTO events (seq, wall, mono, kind, mad, conversation, correlation_id, code, payload)
+            SELECT x, :start + x / :rate, x / :rate,
               CASE k WHEN 'sample' THEN 'sample' WHEN 'refused' THEN 'tool_result' WHEN 'crash' THEN 'crash'
                 WHEN 'restart' THEN 'restart' WHEN 'reload' THEN 'reload' WHEN 'k0' THEN 'message'
                 WHEN 'k1' THEN 'tool_call' WHEN 'k2' THEN 'tool_result' WHEN 'k3' THEN 'message'

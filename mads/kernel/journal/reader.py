@@ -125,9 +125,12 @@ def resolve(ref: str, sessions: Path) -> Path:
 
 
 def row_to_event(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
-    seq, wall, mono, kind, mad, conversation, correlation_id, code, payload = row
-    return {"seq": seq, "wall": wall, "mono": mono, "kind": kind, "mad": mad, "conversation": conversation,
-            "correlation_id": correlation_id, "code": code, "payload": json.loads(payload)}
+    seq, wall, mono, kind, mad, conversation, correlation_id, code, payload, *later = row
+    event = {"seq": seq, "wall": wall, "mono": mono, "kind": kind, "mad": mad, "conversation": conversation,
+             "correlation_id": correlation_id, "code": code, "payload": json.loads(payload)}
+    if later and later[0] is not None:  # the process it happened in, in a distributed ecosystem
+        event["node"] = later[0]
+    return event
 
 
 def read_events(path: Path, *, kind: list[str] | None = None, mad: list[str] | None = None,

@@ -97,3 +97,9 @@ def m003_fts_external(db: sqlite_utils.Database) -> None:
             INSERT INTO messages_fts(rowid, content)
             VALUES (NEW.seq, coalesce(json_extract(NEW.payload, '$.message.content'), ''));
         END""")
+
+
+@migrations()
+def m004_node(db: sqlite_utils.Database) -> None:
+    """The process an event happened in, for a journal of a distributed ecosystem (NULL otherwise)."""
+    db.execute("ALTER TABLE events ADD COLUMN node TEXT")

@@ -30,7 +30,7 @@ BATCH_SECONDS = 0.05
 """The longest an event waits for its commit."""
 _STOP = object()
 
-_COLUMNS = ("wall", "mono", "kind", "mad", "conversation", "correlation_id", "code", "payload")
+_COLUMNS = ("wall", "mono", "kind", "mad", "conversation", "correlation_id", "code", "payload", "node")
 
 
 @lru_cache(maxsize=32)
@@ -57,6 +57,8 @@ class JournalWriter:
         self._flushes: list[tuple[int, threading.Event]] = []
         self.code: dict[str, str] = {}
         """Each MAD's current module hash, stamped on its events."""
+        self.node: str | None = None
+        """This process's node id, stamped on its own events in a distributed ecosystem."""
         self.committed_seq = self._conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         self.batches = 0
         self.error: str | None = None
@@ -70,7 +72,7 @@ class JournalWriter:
             text = to_json(event.payload)
         events = self._events
         events.append((event.wall, event.mono, event.kind, event.mad, event.conversation, event.correlation_id,
-                       self.code.get(event.mad or ""), text))
+                       event.code or self.code.get(event.mad or ""), text, event.node or self.node))
         if len(events) >= BATCH_EVENTS and not self._wake.is_set():
             self._wake.set()
 
