@@ -8,7 +8,7 @@ import click
 
 from madtui import __version__
 
-from .ecosystem_commands import call, run, send, tools
+from .ecosystem_commands import call, record, run, send, tools
 from .mcp_command import mcp
 from .replay_command import replay
 from .rerun_commands import rerun
@@ -53,6 +53,7 @@ cli.add_command(call)
 cli.add_command(send)
 cli.add_command(run)
 cli.add_command(mcp)
+cli.add_command(record)
 cli.add_command(replay)
 cli.add_command(rerun)
 cli.add_command(sessions)

@@ -12,7 +12,7 @@ import click
 
 from pydantic_core import to_jsonable_python
 
-from mads.kernel import ArgumentError, Message
+from mads.kernel import ArgumentError, Message, UsageError
 from mads.kernel.events import HumanInput
 from mads.kernel.message import RawJSON, parse_pairs
 
@@ -198,3 +198,38 @@ def run(no_watch: bool, **shared: Any) -> None:
     run_async(body)(debug=options.debug)
 
 
+
+
+@click.command()
+@ecosystem_options
+def record(**shared: Any) -> None:
+    """Record every process of a distributed ecosystem into one journal, until Ctrl-C.
+
+    It hosts no MAD (unless --mads). The journal holds every process's messages, tool calls,
+    LLM calls and crashes, each marked with its process; `mad replay` opens it and `mad rerun`
+    re-runs it in one process.
+
+    \b
+    Example: mad record --bus redis://127.0.0.1:6379/0
+    """
+
+    options = gather(shared)
+
+    async def body(**_: Any) -> None:
+        if not options.bus:
+            raise UsageError("mad record needs --bus URL: it records a distributed ecosystem")
+        eco = options.ecosystem()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        with options.record(eco, "record") as recording:
+            async with eco:
+                where = f"recording {recording.path}" if recording else "not recording (--no-record)"
+                click.echo(f"mad: {where}: every process of {eco.node.address.shown if eco.node else ''}; "
+                           "Ctrl-C stops")
+                sys.stdout.flush()
+                await stop.wait()
+        click.echo("mad: stopped", err=True)
+
+    run_async(body)(debug=options.debug)

@@ -142,8 +142,13 @@ class EcosystemOptions:
 
     def record(self, eco: Ecosystem, command: str, *, journal: Path | None = None,
                capture_stdout: bool = False) -> AbstractContextManager[Recording | None]:
-        """Record the session into --sessions (unless --no-record), or append to a given journal."""
-        sessions = None if self.no_record else self.sessions
+        """Record the session into --sessions (unless --no-record), or append to a given journal.
+
+        With --bus only the recording commands record (`mad record`, `mad mcp`, `mad tui`): each writes
+        every process's events, so the others (`run`, `call`, `send`) leave theirs to them.
+        """
+        recording = command in ("record", "mcp", "tui") or not self.bus
+        sessions = None if self.no_record or not recording else self.sessions
         return record_session(eco, sessions, journal=journal, argv=sys.argv, command=command,
                               capture_stdout=capture_stdout)
 

@@ -42,9 +42,11 @@ from .keys import GROUP, Keys
 from .receipt import Receipt
 from .redis_bus import RedisBus
 from .sealing import Keypair, is_sealed, seal
+from .stream import EventStream, StreamRecorder, publish_modules
 
 if TYPE_CHECKING:
     from ..hub import EventHub
+    from ..journal.writer import JournalWriter
     from ..mad import MAD, ToolSpec
     from ..supervisor import MADRunner
 
@@ -64,6 +66,8 @@ class Hosting(Protocol):
     hub: EventHub
     runners: dict[str, MADRunner]
     services: dict[str, Any]
+    modules: list[Any]
+    module_listeners: list[Callable[[Any], None]]
 
     def prepare(self, spec: ToolSpec, args: dict[str, Any], raw: bool = False) -> dict[str, Any]: ...
 
@@ -96,6 +100,8 @@ class Node:
         self._stand_ins: dict[str, tuple[str, type[MAD]]] = {}
         self.figures: Callable[[], dict[str, Any]] = dict
         """This process's CPU and memory, announced with each heartbeat."""
+        self.stream = EventStream(self.redis, self.keys, self.id)
+        self.recorders: list[StreamRecorder] = []
         self.started = time.time()
 
     # life ----------------------------------------------------------------------
@@ -116,6 +122,12 @@ class Node:
         self.bus.rebind(self.redis)
         self.directory.redis = self.redis
 
+    async def _drain_events(self) -> None:
+        await self.stream.flush(self._steady)
+        for recorder in self.recorders:
+            while await recorder.read():
+                pass
+
     def _client(self) -> aioredis.Redis:
         """A client whose pool makes a caller wait for a free connection (many calls at once are no failure)."""
         pool = aioredis.BlockingConnectionPool.from_url(self.address.url, decode_responses=True, max_connections=64,
@@ -130,15 +142,45 @@ class Node:
             await self._host(runner)
         await self._announce()
         await self.directory.refresh()
+        self.stream.redis = self.redis
+        self.stream.code = {cls.name: module.sha256 for module in self.eco.modules for cls in module.mads}
+        self.stream.code_elsewhere = lambda mad: self.directory.mads.get(mad, {}).get("module")
+        await publish_modules(self.redis, self.keys, self.eco.modules)
+        self.eco.module_listeners.append(self._module_loaded)
+        self.eco.hub.add_sink(self.stream)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._beat(), name="mad:node:heartbeat"),
-                       loop.create_task(self._read_replies(), name="mad:node:replies")]
+                       loop.create_task(self._read_replies(), name="mad:node:replies"),
+                       loop.create_task(self.stream.run(self._steady), name="mad:node:events")]
+        for recorder in self.recorders:
+            await self._start_recorder(recorder)
         for name, runner in self.eco.runners.items():
             self._tasks.append(loop.create_task(self._consume(runner), name=f"mad:node:{name}:inbox"))
             self._tasks.append(loop.create_task(self._claim(runner), name=f"mad:node:{name}:claim"))
 
+    def record_into(self, writer: JournalWriter) -> None:
+        """Write every other process's events into this journal too (this process's own reach it directly)."""
+        writer.node = self.id
+        recorder = StreamRecorder(self.redis, self.keys, self.id, writer)
+        self.recorders.append(recorder)
+        if self._tasks:
+            self._spawn(self._start_recorder(recorder))
+
+    async def _start_recorder(self, recorder: StreamRecorder) -> None:
+        recorder.redis = self.redis
+        await self._steady(recorder.begin)
+        self._tasks.append(asyncio.ensure_future(recorder.run(self._steady)))
+
+    def _module_loaded(self, module: Any) -> None:
+        for cls in module.mads:
+            self.stream.code[cls.name] = module.sha256
+        self._spawn(self._steady(lambda: publish_modules(self.redis, self.keys, [module])))
+
     async def stop(self) -> None:
         """Leave the directory; what this process took but did not answer stays pending for another."""
+        with contextlib.suppress(*LOST, asyncio.TimeoutError):  # the last events out, the last events in
+            await asyncio.wait_for(self._drain_events(), 3)
+        self.eco.hub.remove_sink(self.stream)
         self._stopping = True
         tasks = [*self._tasks, *self._settling]
         for task in tasks:
@@ -160,7 +202,8 @@ class Node:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        await self.directory.host(runner.name, description(runner.cls))
+        module = next((m.sha256 for m in self.eco.modules if runner.cls in m.mads), None)
+        await self.directory.host(runner.name, {**description(runner.cls), "module": module})
 
     async def _announce(self) -> None:
         await self.directory.announce({

@@ -1,8 +1,9 @@
 """The bus's atomic steps, as Lua scripts Redis runs whole: publishing a message, joining a conversation.
 
 One script publishes: it updates the conversation's members, works out who receives the
-message (the mentioned, else every member but the sender), appends it to each MAD's inbox
-and each observer's, and hands a reply to the process waiting for it. Being one step, every
+message (the mentioned, else every member but the sender), appends it to each observer's
+inbox and each recipient MAD's (in that order, as the in-memory bus delivers), and hands a
+reply to the process waiting for it. Being one step, every
 publish has one place in one order: per-conversation order holds in every inbox.
 """
 from __future__ import annotations
@@ -31,17 +32,7 @@ local members = redis.call('LRANGE', members_key, 0, -1)
 local addressed = #known > 0
 local pool = members
 if addressed then pool = known end
-local targets, recipients = {}, {}
-for _, name in ipairs(pool) do
-  if name ~= sender then
-    table.insert(targets, name)
-    if redis.call('SISMEMBER', p .. ':mads', name) == 1 then
-      redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'message', 'addressed', addressed and '1' or '0',
-                 'message', message)
-      table.insert(recipients, name)
-    end
-  end
-end
+-- observers first, as in one process: an observer that is also addressed has seen the message when it answers
 local observers = redis.call('SMEMBERS', p .. ':observers')
 if #observers > 0 then
   local fields = redis.call('HMGET', conv, 'name', 'tags', 'created')
@@ -53,6 +44,17 @@ if #observers > 0 then
   for _, name in ipairs(observers) do
     if name ~= sender then
       redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'observe', 'message', message, 'conversation', snapshot)
+    end
+  end
+end
+local targets, recipients = {}, {}
+for _, name in ipairs(pool) do
+  if name ~= sender then
+    table.insert(targets, name)
+    if redis.call('SISMEMBER', p .. ':mads', name) == 1 then
+      redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'message', 'addressed', addressed and '1' or '0',
+                 'message', message)
+      table.insert(recipients, name)
     end
   end
 end

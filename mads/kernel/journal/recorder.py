@@ -127,6 +127,9 @@ def record_session(eco: Ecosystem, sessions: Path | None, *, journal: Path | Non
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"cannot record into {path.parent}: {reason} (--sessions DIR, or --no-record)") from None
     eco.hub.add_sink(recording.writer)
+    node = getattr(eco, "node", None)
+    if node is not None:  # a distributed ecosystem: the other processes' events join this journal
+        node.record_into(recording.writer)
     eco.hub.emit(SessionStart(session_id=recording.session_id, command=command, pid=os.getpid(),
                               appending=recording.appending, mads=list(eco.runners),
                               modules={m.name: m.sha256 for m in eco.modules},
