@@ -36,6 +36,10 @@ class HostOptions:
     mad_path: list[Path] = field(default_factory=list)
     provider: str = "offline"
     isolate: list[str] = field(default_factory=list)
+    bus: str | None = None
+    """A distributed ecosystem to attach to (the child records every process's events)."""
+    mads: list[str] = field(default_factory=list)
+    ecosystem: str = "mad"
     journal: Path | None = None
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     max_failures: int = 5
@@ -133,9 +137,11 @@ class Host:
             args += ["--mad-path", str(folder)]
         for name in o.isolate:
             args += ["--isolate", name]
+        if o.bus:
+            args += ["--bus", o.bus, "--ecosystem", o.ecosystem, *(arg for name in o.mads for arg in ("--mads", name))]
         env = {**o.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("MAD_PATH", None)
-        env.pop("MAD_ISOLATE", None)
+        for name in ("MAD_PATH", "MAD_ISOLATE", "MAD_BUS", "MAD_MADS", "MAD_ECOSYSTEM"):
+            env.pop(name, None)
         return StdioServerParameters(command=sys.executable, args=args, env=env)
 
     async def _supervise(self) -> None:

@@ -55,6 +55,8 @@ class MadView:
     placement: str = "core"
     """`isolated` when the MAD runs in its own process: its CPU and memory figures are that process's."""
     pid: int | None = None
+    node: str | None = None
+    """The process hosting it, in a distributed ecosystem (`host:pid:tag`)."""
     lines: list[Line] = field(default_factory=list)
     last_error: str | None = None
 
@@ -103,6 +105,10 @@ class Timeline:
         """(severity, text) for the app to show once: reloads, failed reloads."""
         self.restart_needed = False
         """A kernel file changed: the ecosystem must restart to use it."""
+        self.node: str | None = None
+        """The recording process, in a distributed ecosystem."""
+        self.nodes: dict[str, dict[str, Any]] = {}
+        """Each process's last figures (CPU, RSS), in a distributed ecosystem."""
 
     def mad(self, name: str) -> MadView:
         view = self.mads.get(name)
@@ -150,6 +156,7 @@ class Timeline:
     # one method per kind ---------------------------------------------------
     def _on_session_start(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         self.session_id = p.get("session_id", self.session_id)
+        self.node = e.get("node", self.node)
         self.starts += 1
         self.ended = False
         self.ecosystem_state = "running"
@@ -266,10 +273,15 @@ class Timeline:
         return {name}
 
     def _on_sample(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
-        self.process = p.get("process", {})
-        self.process_history.append(float(self.process.get("cpu_percent", 0.0)))
+        node = e.get("node")
+        if node is not None:  # distributed: each process samples itself
+            self.nodes[node] = p.get("process", {})
+        if node is None or node == self.node:
+            self.process = p.get("process", {})
+            self.process_history.append(float(self.process.get("cpu_percent", 0.0)))
         for name, figures in p.get("mads", {}).items():
             view = self.mad(name)
+            view.node = node
             view.state = figures.get("state", view.state)
             view.cpu_percent = figures.get("cpu_percent", 0.0)
             view.cpu_seconds = figures.get("cpu_seconds", 0.0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .options import PathList, isolate_option, names_of, provider_option
+from .options import PathList, bus_options, isolate_option, names_of, provider_option
 
 
 def folder_problem(folder: Path) -> str | None:
@@ -23,6 +23,30 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
+def check_bus(bus: str | None, ecosystem: str) -> None:
+    """A bad --bus is a usage error (exit 2), an unreachable Redis one line (exit 1), before the screen is taken."""
+    from mads.kernel import UsageError
+    from mads.kernel.distributed import parse_bus
+
+    try:
+        address = parse_bus(bus, ecosystem)
+    except UsageError as exc:
+        raise click.UsageError(str(exc).removeprefix("--bus: ")) from None
+    if address is None:
+        return
+    import redis
+
+    client = redis.Redis.from_url(address.url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"mad: error: cannot reach Redis at {address.shown}: {reason}", err=True)
+        sys.exit(1)
+    finally:
+        client.close()
+
+
 @click.command()
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_HOME", default=".mad",
               show_default=True, show_envvar=True, help="Folder of all MAD state.")
@@ -32,8 +56,11 @@ def folder_problem(folder: Path) -> str | None:
               envvar="MAD_PATH", show_envvar=True, help="Extra folder of MAD modules (repeatable).")
 @provider_option
 @isolate_option
+@bus_options[0]
+@bus_options[1]
+@bus_options[2]
 def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, isolate: tuple[str, ...],
-        **_: Any) -> None:
+        bus: str | None, mads: tuple[str, ...], ecosystem_name: str, **_: Any) -> None:
     """The workbench: every MAD side by side, its conversation and resource use; keyboard-driven.
 
     The ecosystem runs as a child process (`mad mcp`) recorded into one session journal.
@@ -46,6 +73,7 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, i
     from madtui.app import MadApp
     from madtui.host import HostOptions
 
+    check_bus(bus, ecosystem_name)
     for folder in mad_path:  # said before the screen is taken, not as a child that keeps failing
         if not folder.is_dir():
             raise click.UsageError(f"MAD_PATH folder not found: {folder}")
@@ -60,6 +88,6 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, i
 
     options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
                           mad_path=[p.resolve() for p in mad_path], provider=provider, isolate=list(names_of(isolate)),
-                          environ=dict(os.environ))
+                          bus=bus, mads=list(names_of(mads)), ecosystem=ecosystem_name, environ=dict(os.environ))
     code = MadApp(options).run()
     sys.exit(code or 0)

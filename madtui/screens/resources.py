@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from ..host import HostUnavailable, ToolCallError
 from ..timeline import MadView, Timeline
+from ..widgets.sparkline_header import short_node
 from ..widgets.cpu_graph import CpuGraph
 from ..widgets.profile_panel import ProfilePanel
 from ..widgets.resource_table import ResourceTable
@@ -56,11 +57,19 @@ def process_text(timeline: Timeline) -> str:
         return "process · no sample yet"
     rss = process.get("rss", 0) / (1024 * 1024)
     views = [view for name, view in timeline.mads.items() if name != "kernel"]
-    own = sum(1 for view in views if view.placement == "isolated")
-    shared = f"one heap for all {len(views)} MADs" if not own else \
-        f"one heap for {len(views) - own} MADs, {own} in their own process ⧉"
-    return (f"process · CPU {process.get('cpu_percent', 0.0):.1f}% · RSS {rss:.1f} MB, {shared}"
+    here = [view for view in views if view.node is None or view.node == timeline.node]
+    own = sum(1 for view in here if view.placement == "isolated")
+    shared = ("hosts no MAD" if not here else f"one heap for all {len(here)} MADs" if not own else
+              f"one heap for {len(here) - own} MADs, {own} in their own process ⧉")
+    line = (f"process · CPU {process.get('cpu_percent', 0.0):.1f}% · RSS {rss:.1f} MB, {shared}"
             f" · {process.get('threads', 0)} threads")
+    others = [(node, figures) for node, figures in sorted(timeline.nodes.items()) if node != timeline.node]
+    if others:  # distributed: each process hosting MADs, as it sampled itself
+        line += "".join(f"\n{short_node(node)} · CPU {figures.get('cpu_percent', 0.0):.1f}% · "
+                        f"RSS {figures.get('rss', 0) / 2 ** 20:.1f} MB · "
+                        f"{', '.join(sorted(v.name for v in views if v.node == node)) or 'no MAD'}"
+                        for node, figures in others)
+    return line
 
 
 class ResourcesScreen(Screen[None]):

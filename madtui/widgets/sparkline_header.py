@@ -8,6 +8,11 @@ from textual.widgets import Static
 from ..timeline import MadView
 from .cpu_trace import CpuTrace
 
+def short_node(node: str) -> str:
+    """A process of a distributed ecosystem as people name it: host:pid (without its tag)."""
+    return node.rsplit(":", 1)[0] if node.count(":") >= 2 else node
+
+
 STATE_MARK = {"running": "●", "paused": "‖", "restarting": "↻", "failed": "✗", "starting": "…",
               "stopped": "■", "retired": "–"}
 
@@ -43,12 +48,14 @@ class PaneHeader(Vertical):
         version = f" {view.version}" if view.version else ""
         errors = f" [red]✗{view.errors}[/red]" if view.errors else ""  # on the short line, so a narrow pane keeps it
         cost = f" ${view.cost:.4f}" if view.cost else ""
+        where = f" · {short_node(view.node)}" if view.node else ""  # distributed: the process hosting it
         if view.placement == "isolated":  # its own process: the figures are that process's
-            self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors} · pid {view.pid or '–'}")
+            self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}{where}"
+                                 f" · pid {view.pid or '–'}")
             rss = f"{view.memory_bytes / 2 ** 20:.0f} MB" if view.memory_bytes is not None else "–"
             self._line("#figures", f"own cpu {view.cpu_percent:4.1f}% · rss {rss} · box {view.mailbox_depth}{cost}")
         else:
-            self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}")
+            self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}{where}")
             self._line("#figures", f"cpu {view.cpu_percent:4.1f}% · {view.messages_per_s:.1f} msg/s"
                                    f" · box {view.mailbox_depth} · {view.tokens} tok{cost}")
         self.query_one("#cpu", CpuTrace).samples = tuple(view.cpu_history)
