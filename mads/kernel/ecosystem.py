@@ -14,7 +14,7 @@ import time
 import contextlib
 from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_jsonable_python
 
@@ -30,7 +30,6 @@ from .discovery import MADModule, discover
 from .errors import ArgumentError, MadError, UnknownToolError, UsageError
 from .events import Blocked, State, ToolCall, ToolResult
 from .distributed import parse_bus
-from .distributed.node import Node
 from .distributed.services import RemoteGateway, RemoteKeeper
 from .hub import EventHub, Redactor
 from .isolation.placements import Placements
@@ -41,7 +40,20 @@ from .message import Message
 from .schema import coerce, validate
 from .supervisor import MADRunner, MADState, one_line
 
+if TYPE_CHECKING:
+    from .distributed.address import BusAddress
+    from .distributed.node import Node
+
 log = logging.getLogger("mads.kernel")
+
+
+def distributed_node(eco: Ecosystem, address: BusAddress) -> Node:
+    """This process's node of a distributed ecosystem (redis-py is needed only then)."""
+    try:
+        from .distributed.node import Node
+    except ImportError as exc:
+        raise UsageError(f"--bus needs the redis client: pip install 'mad[redis]' ({exc})") from None
+    return Node(eco, address, claim_idle=eco.config.claim_idle)
 
 
 
@@ -60,7 +72,7 @@ class Ecosystem(Conversing):
         """This process as a node of a distributed ecosystem (`Config.bus`), else None."""
         address = parse_bus(self.config.bus, self.config.ecosystem) if bus is None else None
         if address is not None:
-            self.node = Node(self, address, claim_idle=self.config.claim_idle)
+            self.node = distributed_node(self, address)
             self.node.bus._on_publish = self._on_publish
         self.bus: Bus = bus or (self.node.bus if self.node is not None else InMemoryBus(on_publish=self._on_publish))
         self.tracker = StepTracker()

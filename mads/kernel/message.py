@@ -133,15 +133,7 @@ def parse(content: str) -> Parsed:
     tags = list(dict.fromkeys(t.lower() for t in _TAG.findall(content)))
     urls = _URL.findall(content)
     paths = list(dict.fromkeys(urls + _PATH.findall(_URL.sub(" ", content) if urls else content)))
-    command: Command | None = None
-    head = _COMMAND_HEAD.match(content)
-    if head:
-        mad, tool, rest = head.group(1).lower(), head.group(2), head.group(3)
-        try:
-            args, raw = parse_args(rest)
-            command = Command(mad, tool, args, raw)
-        except ValueError as exc:
-            command = Command(mad, tool, {}, True, error=str(exc))
+    command = parse_command(content)
     if command is not None and command.error is None:
         kind: Kind = "deterministic"
     elif paths and _only_references(content):
@@ -149,6 +141,19 @@ def parse(content: str) -> Parsed:
     else:
         kind = "prose"
     return Parsed(mentions, tags, kind, command, paths)
+
+
+def parse_command(content: str) -> Command | None:
+    """The deterministic command a text holds (`@Mad tool args`), if it holds one; never raises."""
+    head = _COMMAND_HEAD.match(content)
+    if not head:
+        return None
+    mad, tool, rest = head.group(1).lower(), head.group(2), head.group(3)
+    try:
+        args, raw = parse_args(rest)
+        return Command(mad, tool, args, raw)
+    except ValueError as exc:
+        return Command(mad, tool, {}, True, error=str(exc))
 
 
 def _only_references(content: str) -> bool:
@@ -231,7 +236,7 @@ class Message:
         """A message back from its wire form; the command is read again from the content."""
         fields = {name: data[name] for name in _WIRE if name in data}
         message = cls(**fields)
-        message.command = parse(message.content).command
+        message.command = parse_command(message.content)
         return message
 
     def to_dict(self) -> dict[str, Any]:

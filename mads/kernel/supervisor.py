@@ -340,9 +340,11 @@ class MADRunner:
         receipt_token = current_receipt.set(receipt) if receipt is not None else None
         try:
             if receipt is not None and receipt.once is not None and self.placement == "core":
-                with receipt.transaction(self.ctx.state):  # its effects and the record of its answer commit together
+                db = self.ctx.state
+                with receipt.transaction(db):  # its effects and the record of its answer commit together
+                    before = db.conn.total_changes
                     result = await metered(coro, account, self.tracker, handler)
-                    receipt.commit(self.ctx.state, result)
+                    receipt.commit(db, result, db.conn.total_changes != before)
             else:
                 result = await metered(coro, account, self.tracker, handler)
         except MadError as exc:  # a tool's own refusal: an error result, not a crash

@@ -33,16 +33,16 @@ async def test_a_redelivered_call_gets_the_recorded_answer_and_runs_once(redis_s
     caller = ecosystem(redis_server.url, tmp_path / "caller", [])
     async with host, caller:
         assert host.node is not None
-        settle = host.node._settle
+        settle_later = host.node._settle_later
         dropped: list[str] = []
 
-        async def die_before_the_ack(receipt, result, error, call):  # the process "dies" after its commit
+        def die_before_the_ack(receipt, result, error):  # the process "dies" after its commit
             if not dropped:
                 dropped.append(receipt.entry)
                 return
-            await settle(receipt, result, error, call)
+            settle_later(receipt, result, error)
 
-        host.node._settle = die_before_the_ack  # type: ignore[method-assign]
+        host.node._settle_later = die_before_the_ack  # type: ignore[method-assign]
         first = await caller.call_tool("counter_bump", {"key": "a"})
         second = await caller.call_tool("counter_bump", {"key": "a"})
     assert dropped and (first, second) == (1, 2)  # the first answer came from the record: the tool ran once for it

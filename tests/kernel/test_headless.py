@@ -15,3 +15,13 @@ def test_the_core_imports_without_textual_and_builds_nothing_at_import_time() ->
             "assert threading.active_count() == 1, threading.enumerate()\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_one_process_needs_no_redis_client() -> None:
+    code = ("import sys, asyncio, tempfile\nfrom pathlib import Path\nfrom mads.kernel import Config, Ecosystem\n"
+            "async def main():\n    with tempfile.TemporaryDirectory() as home:\n"
+            "        async with Ecosystem(Config(home=Path(home), environ={}, sample_interval=0, only=['horace'])):\n"
+            "            pass\nasyncio.run(main())\n"
+            "assert 'redis' not in sys.modules, sorted(m for m in sys.modules if m.startswith('redis'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
 import redis.asyncio as aioredis
 from pydantic_core import to_jsonable_python
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -55,6 +56,8 @@ LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """What losing Redis looks like to a client."""
 READ_BLOCK_MS = 1000
 READ_COUNT = 32
+SETTLE_BATCH = 256
+"""Answers and acknowledgements sent in one transaction at the most."""
 """Entries read at once: small enough that replicas share a burst."""
 BACKOFF = (0.05, 2.0)
 """First and longest wait between tries to reach Redis again."""
@@ -93,6 +96,8 @@ class Node:
         self._calls: dict[str, asyncio.Future[Any]] = {}
         self._tasks: list[asyncio.Task[Any]] = []
         self._settling: set[asyncio.Task[Any]] = set()
+        self._to_settle: list[tuple[Receipt, Any, BaseException | None]] = []
+        self._settle_wanted = asyncio.Event()
         self._up = asyncio.Event()
         self._up.set()
         self._reconnecting: asyncio.Lock | None = None
@@ -123,6 +128,9 @@ class Node:
         self.directory.redis = self.redis
 
     async def _drain_events(self) -> None:
+        if self._to_settle:  # answers ready to go: send them rather than leave them to a redelivery
+            batch, self._to_settle = self._to_settle, []
+            await self._settle(batch)
         await self.stream.flush(self._steady)
         for recorder in self.recorders:
             while await recorder.read():
@@ -151,7 +159,8 @@ class Node:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._beat(), name="mad:node:heartbeat"),
                        loop.create_task(self._read_replies(), name="mad:node:replies"),
-                       loop.create_task(self.stream.run(self._steady), name="mad:node:events")]
+                       loop.create_task(self.stream.run(self._steady), name="mad:node:events"),
+                       loop.create_task(self._settler(), name="mad:node:settle")]
         for recorder in self.recorders:
             await self._start_recorder(recorder)
         for name, runner in self.eco.runners.items():
@@ -298,7 +307,7 @@ class Node:
 
                 for claimed_id, fields in await self._steady(claim):
                     if fields:
-                        await self._take(runner, inbox, claimed_id, fields)
+                        await self._take(runner, inbox, claimed_id, fields, redelivered=True)
 
     async def _dead_letter(self, mad: str, inbox: str, entry_id: str, deliveries: int) -> None:
         entries: Any = await self.redis.xrange(inbox, entry_id, entry_id)
@@ -312,30 +321,34 @@ class Node:
         log.error("%s: entry %s was delivered %d times and moved to %s", mad, entry_id, deliveries,
                   self.keys.dead(mad))
 
-    async def _take(self, runner: MADRunner, inbox: str, entry_id: str, fields: dict[str, str]) -> None:
-        """One inbox entry into the MAD's mailbox (or answered at once when its answer is already recorded)."""
+    async def _take(self, runner: MADRunner, inbox: str, entry_id: str, fields: dict[str, str],
+                    redelivered: bool = False) -> None:
+        """One inbox entry into the MAD's mailbox (or answered at once when its answer is already recorded).
+
+        Only a redelivered entry (claimed) can have been answered before: a first delivery is not looked up.
+        """
         kind = fields.get("kind")
         if kind in ("secret", "llm"):
             self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
             return
         if kind == "observe":
             receipt = Receipt(inbox, entry_id, None)
-            item: Any = Observation(Message.from_dict(json.loads(fields["message"])),
+            item: Any = Observation(Message.from_dict(orjson.loads(fields["message"])),
                                     json.loads(fields["conversation"]), receipt)
         elif kind == "message":
-            message = Message.from_dict(json.loads(fields["message"]))
+            message = Message.from_dict(orjson.loads(fields["message"]))
             self.eco.reply_arrived(message)
             receipt = Receipt(inbox, entry_id, message.id, message_id=message.id)
-            if await self._answered_before(runner, receipt):
+            if redelivered and self._answered_before(runner, receipt):
                 return
             item = Delivery(message, fields.get("addressed") == "1", receipt)
         elif kind == "call":
             call = json.loads(fields["call"])
-            receipt = Receipt(inbox, entry_id, call["id"])
+            receipt = Receipt(inbox, entry_id, call["id"], call=call)
             if call.get("deadline", 0) < time.time():  # its caller gave up: answering would reach nobody
-                await self._steady(lambda: self._settle(receipt, None, MadError("the caller gave up"), call))
+                self._settle_later(receipt, None, MadError("the caller gave up"))
                 return
-            if await self._answered_before(runner, receipt, call):
+            if redelivered and self._answered_before(runner, receipt):
                 return
             try:
                 spec = runner.cls.tools.get(call["tool"])
@@ -343,23 +356,23 @@ class Node:
                     raise UnknownToolError(call["tool"], runner.cls.tools)
                 kwargs = self.eco.prepare(spec, self._opened(call["arguments"]))
             except MadError as exc:
-                await self._steady(lambda: self._settle(receipt, None, exc, call))
+                self._settle_later(receipt, None, exc)
                 return
             item = Invocation(spec, kwargs, asyncio.get_running_loop().create_future(), call.get("correlation"),
                               None, receipt)
             item.future.add_done_callback(lambda f: f.exception())  # the receipt carries the outcome
         else:
             log.warning("%s: an inbox entry of unknown kind %r was dropped", runner.name, kind)
-            await self._steady(lambda: self._ack(inbox, entry_id))
+            self._settle_later(Receipt(inbox, entry_id, None), None, None)
             return
+        receipt.done.add_done_callback(lambda done: self._settle_later(receipt, *done.result()))
         await runner.mailbox.put(item)
-        self._spawn(self._answer_when_done(receipt, call if kind == "call" else None))
 
     def _opened(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Arguments with the secret ones opened (they were sealed for the processes hosting the MAD)."""
         return {k: self.keypair.open(v, self.id) if is_sealed(v) else v for k, v in arguments.items()}
 
-    async def _answered_before(self, runner: MADRunner, receipt: Receipt, call: dict[str, Any] | None = None) -> bool:
+    def _answered_before(self, runner: MADRunner, receipt: Receipt) -> bool:
         """A redelivered entry whose answer is recorded: send that answer again, never handle it twice."""
         if runner.placement != "core" or receipt.once is None:
             return False
@@ -367,7 +380,7 @@ class Node:
         if answer is None:
             return False
         receipt.replies = [Message.from_dict(m) for m in answer.get("replies", [])]
-        await self._steady(lambda: self._settle(receipt, answer.get("result"), None, call))
+        self._settle_later(receipt, answer.get("result"), None)
         return True
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -375,34 +388,44 @@ class Node:
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
-    async def _answer_when_done(self, receipt: Receipt, call: dict[str, Any] | None) -> None:
-        result, error = await receipt.done
-        await self._steady(lambda: self._settle(receipt, result, error, call))
+    def _settle_later(self, receipt: Receipt, result: Any, error: BaseException | None) -> None:
+        """Queue an entry's answer and acknowledgement; the settler sends those queued together."""
+        self._to_settle.append((receipt, result, error))
+        self._settle_wanted.set()
 
-    async def _settle(self, receipt: Receipt, result: Any, error: BaseException | None,
-                      call: dict[str, Any] | None) -> None:
-        """The entry's answer (replies, or a call's result) and its acknowledgement, in one transaction."""
+    async def _settler(self) -> None:
+        while True:
+            await self._settle_wanted.wait()
+            self._settle_wanted.clear()
+            while self._to_settle:
+                batch = self._to_settle[:SETTLE_BATCH]
+                await self._steady(lambda: self._settle(batch))
+                del self._to_settle[:len(batch)]
+
+    async def _settle(self, batch: list[tuple[Receipt, Any, BaseException | None]]) -> None:
+        """Entries' answers (replies, calls' results) and their acknowledgements, in one transaction."""
+        replies: list[Message] = []
+        done: dict[str, list[str]] = {}
         async with self.redis.pipeline(transaction=True) as pipe:
-            for reply in receipt.replies:
-                await self.bus.publish(reply, pipe=pipe)
-            if call is not None:
-                answer: dict[str, Any] = {"id": call["id"], "ok": error is None}
-                if error is None:
-                    answer["result"] = to_jsonable_python(result, fallback=str)
-                else:
-                    answer["error"] = encode_error(error)
-                pipe.xadd(self.keys.replies(call["reply"]), {"kind": "result", "answer": json.dumps(answer)})
-            pipe.xack(receipt.stream, GROUP, receipt.entry)
-            pipe.xdel(receipt.stream, receipt.entry)
+            for receipt, result, error in batch:
+                for reply in receipt.replies:
+                    await self.bus.publish(reply, pipe=pipe)
+                    replies.append(reply)
+                call = receipt.call
+                if call is not None:
+                    answer: dict[str, Any] = {"id": call["id"], "ok": error is None}
+                    if error is None:
+                        answer["result"] = to_jsonable_python(result, fallback=str)
+                    else:
+                        answer["error"] = encode_error(error)
+                    pipe.xadd(self.keys.replies(call["reply"]), {"kind": "result", "answer": json.dumps(answer)})
+                done.setdefault(receipt.stream, []).append(receipt.entry)
+            for stream, entries in done.items():
+                pipe.xack(stream, GROUP, *entries)
+                pipe.xdel(stream, *entries)
             results = await pipe.execute()
-        for reply, outcome in zip(receipt.replies, results):
+        for reply, outcome in zip(replies, results):
             self.bus.published_in(reply, outcome)
-
-    async def _ack(self, inbox: str, entry_id: str) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xack(inbox, GROUP, entry_id)
-            pipe.xdel(inbox, entry_id)
-            await pipe.execute()
 
     # kernel services for other processes ------------------------------------------------
     async def _serve(self, runner: MADRunner, inbox: str, entry_id: str, kind: str, request: dict[str, Any]) -> None:
@@ -509,7 +532,7 @@ class Node:
 
     def _arrived(self, fields: dict[str, str]) -> None:
         if fields.get("kind") == "reply":
-            self.eco.reply_arrived(Message.from_dict(json.loads(fields["message"])))
+            self.eco.reply_arrived(Message.from_dict(orjson.loads(fields["message"])))
             return
         answer = json.loads(fields["answer"])
         future = self._calls.get(answer["id"])

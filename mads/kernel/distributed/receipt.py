@@ -22,6 +22,8 @@ class Receipt:
     """The id its answer is recorded under (a message's or a call's id); None for an observation."""
     message_id: str | None = None
     """For a delivered message: replies to it are held back and sent with the acknowledgement."""
+    call: dict[str, Any] | None = None
+    """For a tool call from another process: where its result goes."""
     replies: list[Message] = field(default_factory=list)
     done: asyncio.Future[tuple[Any, BaseException | None]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -43,9 +45,13 @@ class Receipt:
         """The transaction the handler runs in, so its effects and its recorded answer commit together."""
         return once.transaction(db)
 
-    def commit(self, db: Any, result: Any) -> None:
-        """Inside the handler's transaction: record the answer with the effects."""
-        if self.once is not None:
+    def commit(self, db: Any, result: Any, changed: bool) -> None:
+        """Inside the handler's transaction: record the answer with the effects.
+
+        A delivered message that changed nothing and was answered by nothing needs no record: handling
+        it again changes nothing either. A call always has an answer to record.
+        """
+        if self.once is not None and (changed or self.replies or self.message_id is None):
             once.record(db, self.once, self.answer(result))
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:

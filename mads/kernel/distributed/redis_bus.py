@@ -5,6 +5,7 @@ inbox stream (see `node.py`). The bus only writes to inboxes, through the publis
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..bus import Bus, Conversation, Mailbox
 from ..errors import UsageError
+from ..events import to_json
 from ..message import Message, new_id
 from . import scripts
 from .keys import Keys
@@ -40,6 +42,8 @@ class RedisBus(Bus):
         self._on_publish = on_publish
         self._publish = client.register_script(scripts.PUBLISH)
         self._join = client.register_script(scripts.JOIN)
+        self._queued: list[tuple[Message, asyncio.Future[Any]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
         self.mailboxes: dict[str, Mailbox] = {}
         """The mailboxes of this process's MADs (their inboxes are read into them)."""
         self.published = 0
@@ -137,30 +141,63 @@ class RedisBus(Bus):
         return await self.get_conversation(conversation_id)
 
     # publishing ---------------------------------------------------------------------
+    @staticmethod
+    def _arguments(message: Message) -> list[str]:
+        return [to_json(message.to_dict()), message.conversation, message.sender, to_json(message.mentions),
+                message.reply_to or ""]
+
     async def publish(self, message: Message, pipe: Any = None) -> list[str]:
-        """Publish in one atomic step; with `pipe`, the step is queued in that transaction instead."""
-        args = [self.keys.prefix, json.dumps(message.to_dict(), ensure_ascii=False, default=str),
-                message.conversation, message.sender, json.dumps(message.mentions), message.reply_to or ""]
+        """Publish in one atomic step; with `pipe`, the step is queued in that transaction instead.
+
+        Publishes made in the same turn of the event loop travel together, in one call of the script.
+        """
         if pipe is not None:
-            await self._publish(args=args, client=pipe)
+            await self._publish(args=[self.keys.prefix, *self._arguments(message)], client=pipe)
             self.published += 1
             return []
-        try:
-            targets_json, recipients_json = await self._publish(args=args)
-        except Exception as exc:
-            if "unknown conversation" in str(exc):
-                raise UsageError(f"unknown conversation {message.conversation!r}") from None
-            raise
-        targets, recipients = _list(targets_json), _list(recipients_json)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queued.append((message, future))
+        if len(self._queued) == 1:  # the first of this turn: the others published meanwhile go in the same trip
+            asyncio.get_running_loop().call_soon(self._send_queued)
+        outcome = await future
+        if not isinstance(outcome, list):
+            raise UsageError(f"unknown conversation {message.conversation!r}")
+        targets, recipients = _list(outcome[0]), _list(outcome[1])
         self.published += 1
         self.delivered += len(recipients)
         if self._on_publish is not None:
             self._on_publish(message, targets)
         return recipients
 
+    def _send_queued(self) -> None:
+        batch, self._queued = self._queued, []
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[Message, asyncio.Future[Any]]]) -> None:
+        """Publishes queued in one turn of the loop, in one call of the script (in their order, each atomic)."""
+        args = [self.keys.prefix]
+        for message, _ in batch:
+            args += self._arguments(message)
+        try:
+            outcomes = await self._publish(args=args)
+        except BaseException as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), outcome in zip(batch, outcomes):
+            if not future.done():
+                future.set_result(outcome)
+
     def published_in(self, message: Message, outcome: Any) -> None:
         """A publish that ran inside a transaction: count it and tell the hook, as `publish` does."""
-        targets_json, recipients_json = outcome
+        if not outcome or not isinstance(outcome[0], list):
+            return
+        targets_json, recipients_json = outcome[0]
         recipients = _list(recipients_json)
         self.delivered += len(recipients)
         if self._on_publish is not None:

@@ -1,6 +1,6 @@
 """The bus's atomic steps, as Lua scripts Redis runs whole: publishing a message, joining a conversation.
 
-One script publishes: it updates the conversation's members, works out who receives the
+One script publishes (a batch of messages in one call, each in order): it updates the conversation's members, works out who receives the
 message (the mentioned, else every member but the sender), appends it to each observer's
 inbox and each recipient MAD's (in that order, as the in-memory bus delivers), and hands a
 reply to the process waiting for it. Being one step, every
@@ -9,63 +9,74 @@ publish has one place in one order: per-conversation order holds in every inbox.
 from __future__ import annotations
 
 PUBLISH = """
-local p, message, cid, sender, reply_to = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[6]
-local mentions = cjson.decode(ARGV[5])
-local conv = p .. ':conv:' .. cid
-local members_key = conv .. ':members'
-if redis.call('EXISTS', conv) == 0 then
-  return redis.error_reply('unknown conversation')
-end
-local function member(name)
-  return redis.call('LPOS', members_key, name) ~= false
-end
-if not member(sender) then redis.call('RPUSH', members_key, sender) end
-local known = {}
-for _, name in ipairs(mentions) do
-  if redis.call('SISMEMBER', p .. ':mads', name) == 1 or redis.call('SISMEMBER', p .. ':participants', name) == 1 then
-    table.insert(known, name)
-    if not member(name) then redis.call('RPUSH', members_key, name) end
+local p = ARGV[1]
+local function publish(message, cid, sender, mentions_json, reply_to)
+  local mentions = cjson.decode(mentions_json)
+  local conv = p .. ':conv:' .. cid
+  local members_key = conv .. ':members'
+  if redis.call('EXISTS', conv) == 0 then
+    return 'unknown conversation'
   end
-end
-local count = redis.call('HINCRBY', conv, 'messages', 1)
-local members = redis.call('LRANGE', members_key, 0, -1)
-local addressed = #known > 0
-local pool = members
-if addressed then pool = known end
--- observers first, as in one process: an observer that is also addressed has seen the message when it answers
-local observers = redis.call('SMEMBERS', p .. ':observers')
-if #observers > 0 then
-  local fields = redis.call('HMGET', conv, 'name', 'tags', 'created')
-  local quoted = {}
-  for i, name in ipairs(members) do quoted[i] = cjson.encode(name) end
-  local snapshot = '{"id":' .. cjson.encode(cid) .. ',"name":' .. cjson.encode(fields[1]) .. ',"participants":['
-    .. table.concat(quoted, ',') .. '],"tags":' .. fields[2] .. ',"created":' .. fields[3] .. ',"messages":'
-    .. count .. '}'
-  for _, name in ipairs(observers) do
+  local function member(name)
+    return redis.call('LPOS', members_key, name) ~= false
+  end
+  if not member(sender) then redis.call('RPUSH', members_key, sender) end
+  local known = {}
+  for _, name in ipairs(mentions) do
+    if redis.call('SISMEMBER', p .. ':mads', name) == 1 or redis.call('SISMEMBER', p .. ':participants', name) == 1 then
+      table.insert(known, name)
+      if not member(name) then redis.call('RPUSH', members_key, name) end
+    end
+  end
+  local count = redis.call('HINCRBY', conv, 'messages', 1)
+  local members = redis.call('LRANGE', members_key, 0, -1)
+  local addressed = #known > 0
+  local pool = members
+  if addressed then pool = known end
+  -- observers first, as in one process: an observer that is also addressed has seen the message when it answers
+  local observers = redis.call('SMEMBERS', p .. ':observers')
+  if #observers > 0 then
+    local fields = redis.call('HMGET', conv, 'name', 'tags', 'created')
+    local quoted = {}
+    for i, name in ipairs(members) do quoted[i] = cjson.encode(name) end
+    local snapshot = '{"id":' .. cjson.encode(cid) .. ',"name":' .. cjson.encode(fields[1]) .. ',"participants":['
+      .. table.concat(quoted, ',') .. '],"tags":' .. fields[2] .. ',"created":' .. fields[3] .. ',"messages":'
+      .. count .. '}'
+    for _, name in ipairs(observers) do
+      if name ~= sender then
+        redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'observe', 'message', message,
+                   'conversation', snapshot)
+      end
+    end
+  end
+  local targets, recipients = {}, {}
+  for _, name in ipairs(pool) do
     if name ~= sender then
-      redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'observe', 'message', message, 'conversation', snapshot)
+      table.insert(targets, name)
+      if redis.call('SISMEMBER', p .. ':mads', name) == 1 then
+        redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'message', 'addressed', addressed and '1' or '0',
+                   'message', message)
+        table.insert(recipients, name)
+      end
     end
   end
-end
-local targets, recipients = {}, {}
-for _, name in ipairs(pool) do
-  if name ~= sender then
-    table.insert(targets, name)
-    if redis.call('SISMEMBER', p .. ':mads', name) == 1 then
-      redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'message', 'addressed', addressed and '1' or '0',
-                 'message', message)
-      table.insert(recipients, name)
+  if reply_to ~= '' then
+    local waiter = redis.call('GET', p .. ':wait:' .. reply_to)
+    if waiter then
+      redis.call('XADD', p .. ':replies:' .. waiter, '*', 'kind', 'reply', 'message', message)
     end
   end
+  return {cjson.encode(targets), cjson.encode(recipients)}
 end
-if reply_to ~= '' then
-  local waiter = redis.call('GET', p .. ':wait:' .. reply_to)
-  if waiter then
-    redis.call('XADD', p .. ':replies:' .. waiter, '*', 'kind', 'reply', 'message', message)
-  end
+local answers = {}
+for i = 2, #ARGV, 5 do
+  table.insert(answers, publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]))
 end
-return {cjson.encode(targets), cjson.encode(recipients)}
+return answers
 """
+"""Publishes messages in order, each as one atomic step: ARGV is the prefix, then 5 values a message
+(its JSON, conversation, sender, mentions as JSON, reply_to); one answer a message: its targets and
+recipients (JSON lists), or the text `unknown conversation`."""
 
 JOIN = """
 local conv = KEYS[1]

@@ -12,7 +12,7 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from ..events import Record
+from ..events import Record, to_json
 from .keys import Keys
 
 if TYPE_CHECKING:
@@ -64,16 +64,13 @@ class EventStream:
             await send(lambda: self._send(batch))
 
     async def _send(self, batch: list[Record]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for event in batch:
-                pipe.xadd(self.keys.events, {
-                    "node": self.node, "kind": event.kind, "mad": event.mad or "", "conversation": event.conversation or "",
-                    "correlation": event.correlation_id or "", "wall": repr(event.wall), "mono": repr(event.mono),
-                    "code": self.code.get(event.mad or "") or self.code_elsewhere(event.mad) or "",
-                    "payload": event.payload_json if event.payload_json is not None else json.dumps(event.payload,
-                                                                                                    default=str),
-                }, maxlen=EVENTS_KEPT, approximate=True)
-            await pipe.execute()
+        """One stream entry for the batch: its events as a JSON list (one entry per event would cost a command each)."""
+        events = [[event.kind, event.mad, event.conversation, event.correlation_id, event.wall, event.mono,
+                   self.code.get(event.mad or "") or self.code_elsewhere(event.mad),
+                   event.payload_json if event.payload_json is not None else to_json(event.payload)]
+                  for event in batch]
+        await self.redis.xadd(self.keys.events, {"node": self.node, "events": json.dumps(events)},
+                              maxlen=EVENTS_KEPT // BATCH, approximate=True)
 
 
 async def publish_modules(client: redis.asyncio.Redis, keys: Keys, modules: list[Any]) -> None:
@@ -105,26 +102,26 @@ class StreamRecorder:
             await read(lambda: self.read(block=1000))
 
     async def read(self, block: int | None = None) -> int:
-        """Write the entries after the last one read; returns how many were read."""
+        """Write the events of the entries after the last one read; returns how many entries were read."""
         found: Any = await self.redis.xread({self.keys.events: self.last}, count=1000, block=block)
         count = 0
         for _stream, entries in found or []:
             for entry_id, fields in entries:
                 self.last = entry_id
                 count += 1
-                if fields.get("node") != self.node:
-                    await self._write(fields)
+                node = fields.get("node")
+                if node == self.node:
+                    continue
+                for kind, mad, conversation, correlation, wall, mono, code, payload in json.loads(fields["events"]):
+                    if code and code not in self._known:
+                        await self._keep_module(code)
+                    self.writer.handle(Record(kind, mad, conversation, correlation, wall=wall, mono=mono,
+                                              payload_json=payload, node=node, code=code))
         return count
 
-    async def _write(self, fields: dict[str, str]) -> None:
-        code = fields.get("code") or None
-        if code and code not in self._known:
-            self._known.add(code)
-            found = await self.redis.hget(self.keys.modules, code)
-            if found:
-                module = json.loads(found)
-                self.writer.add_module(code, module["name"], module["path"], module["mads"], module["source"])
-        self.writer.handle(Record(fields["kind"], fields.get("mad") or None, fields.get("conversation") or None,
-                                  fields.get("correlation") or None, wall=float(fields["wall"]),
-                                  mono=float(fields["mono"]), payload_json=fields["payload"],
-                                  node=fields.get("node"), code=code))
+    async def _keep_module(self, code: str) -> None:
+        self._known.add(code)
+        found = await self.redis.hget(self.keys.modules, code)
+        if found:
+            module = json.loads(found)
+            self.writer.add_module(code, module["name"], module["path"], module["mads"], module["source"])
