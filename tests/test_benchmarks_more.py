@@ -8,6 +8,7 @@ import pytest
 
 from benchmarks import load_figures, measure
 from benchmarks import tui
+from tests.helpers import needs_redis
 
 FIGURES = {
     "reload_latency": ("ms", "value < 250"),
@@ -48,3 +49,11 @@ async def test_each_figure_reports_value_unit_baseline_and_ratio(name: str, n: i
 def test_scroll_positions_go_from_the_top_to_the_end_and_back_in_steps_of_at_least_a_page() -> None:
     assert tui.scroll_positions(4, page=10, last=100) == [25, 50, 75, 100]
     assert tui.scroll_positions(6, page=36, last=64) == [36, 64, 28, 0, 36, 64]
+
+
+@needs_redis
+@pytest.mark.parametrize(("name", "n", "unit"), [("redis_bus_throughput", 200, "messages/s"),
+                                                  ("redis_bus_p99", 100, "ms"), ("node_failover", 1, "s")])
+async def test_the_distributed_figures_run_against_a_redis_of_their_own(name: str, n: int, unit: str) -> None:
+    result = await measure(load_figures().figures[name], rounds=1, n=n, warmup=False)
+    assert result["unit"] == unit and result["value"] > 0 and result["baseline"] > 0
