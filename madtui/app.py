@@ -159,10 +159,10 @@ class MadApp(App[int]):
             self.action_restart_ecosystem()
 
     def refresh_status(self) -> None:
-        if self.main.is_mounted:
+        bars = self.main.query("#status").results(StatusBar) if self.main.is_mounted else []
+        for bar in bars:  # (none while the screen is being taken down at exit)
             host_state = self.host.state if self.start_host else "recorded"
-            self.main.query_one("#status", StatusBar).show(self.timeline, host_state, self.host.last_error,
-                                                           self.host.restarts)
+            bar.show(self.timeline, host_state, self.host.last_error, self.host.restarts)
 
     # the composer ----------------------------------------------------------------
     def on_composer_sent(self, event: Composer.Sent) -> None:

@@ -56,9 +56,12 @@ LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """What losing Redis looks like to a client."""
 READ_BLOCK_MS = 1000
 READ_COUNT = 32
+"""Entries read at once at the most."""
+PREFETCH = 64
+"""Entries of one inbox taken by this process and not yet answered, at the most: replicas share the work by
+how fast they answer, instead of the first to read taking everything."""
 SETTLE_BATCH = 256
 """Answers and acknowledgements sent in one transaction at the most."""
-"""Entries read at once: small enough that replicas share a burst."""
 BACKOFF = (0.05, 2.0)
 """First and longest wait between tries to reach Redis again."""
 
@@ -97,6 +100,9 @@ class Node:
         self._tasks: list[asyncio.Task[Any]] = []
         self._settling: set[asyncio.Task[Any]] = set()
         self._to_settle: list[tuple[Receipt, Any, BaseException | None]] = []
+        self._taken: dict[str, int] = {}
+        """Entries taken from each inbox and not yet answered."""
+        self._room: dict[str, asyncio.Event] = {}
         self._settle_wanted = asyncio.Event()
         self._up = asyncio.Event()
         self._up.set()
@@ -268,9 +274,15 @@ class Node:
 
     # reading inboxes -------------------------------------------------------------------
     async def _consume(self, runner: MADRunner) -> None:
+        """Read the MAD's inbox, keeping at most PREFETCH entries taken and not yet answered, so replicas
+        share the work by how fast they answer instead of the first one taking everything."""
         inbox = self.keys.inbox(runner.name)
+        room_made = self._room.setdefault(inbox, asyncio.Event())
         while True:
-            room = max(1, min(READ_COUNT, runner.mailbox.maxsize - len(runner.mailbox)))
+            while self._taken.get(inbox, 0) >= PREFETCH:
+                room_made.clear()
+                await room_made.wait()
+            room = max(1, min(READ_COUNT, PREFETCH - self._taken.get(inbox, 0)))
 
             async def read() -> Any:
                 return await self.redis.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room, block=READ_BLOCK_MS)
@@ -327,6 +339,7 @@ class Node:
 
         Only a redelivered entry (claimed) can have been answered before: a first delivery is not looked up.
         """
+        self._taken[inbox] = self._taken.get(inbox, 0) + 1
         kind = fields.get("kind")
         if kind in ("secret", "llm"):
             self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
@@ -424,8 +437,17 @@ class Node:
                 pipe.xack(stream, GROUP, *entries)
                 pipe.xdel(stream, *entries)
             results = await pipe.execute()
+        for receipt, _, _ in batch:
+            self._answered(receipt.stream)
         for reply, outcome in zip(replies, results):
             self.bus.published_in(reply, outcome)
+
+    def _answered(self, inbox: str) -> None:
+        """One entry of the inbox is answered and acknowledged: room for another."""
+        self._taken[inbox] = max(0, self._taken.get(inbox, 0) - 1)
+        room_made = self._room.get(inbox)
+        if room_made is not None:
+            room_made.set()
 
     # kernel services for other processes ------------------------------------------------
     async def _serve(self, runner: MADRunner, inbox: str, entry_id: str, kind: str, request: dict[str, Any]) -> None:
@@ -464,6 +486,7 @@ class Node:
                 await pipe.execute()
 
         await self._steady(reply)
+        self._answered(inbox)
 
     # calling other processes ------------------------------------------------------------
     async def call(self, mad: str, tool: str, arguments: dict[str, Any], *, caller: str,
