@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import MadError, UsageError
 from .events import HumanInput

@@ -1,9 +1,7 @@
 """`mad tools`, `mad call`, `mad send`, `mad run`: the ecosystem from the command line."""
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 import sys
 import time
 from typing import Any
@@ -16,7 +14,7 @@ from mads.kernel import ArgumentError, Message, UsageError
 from mads.kernel.events import HumanInput
 from mads.kernel.message import RawJSON, parse_pairs
 
-from .options import ecosystem_options, gather, run_async, watch_option
+from .options import ecosystem_options, gather, run_async, stop_on_signals, watch_option
 
 
 def _dump(value: Any) -> str:
@@ -181,10 +179,7 @@ def run(no_watch: bool, **shared: Any) -> None:
     async def body(**_: Any) -> None:
         started = time.perf_counter()
         eco = options.ecosystem(watch=not no_watch, host_all=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_on_signals()
         with options.record(eco, "run") as recording:
             async with eco:
                 names = ", ".join(eco.runners)
@@ -219,10 +214,7 @@ def record(**shared: Any) -> None:
         if not options.bus:
             raise UsageError("mad record needs --bus URL: it records a distributed ecosystem")
         eco = options.ecosystem()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+        stop = stop_on_signals()
         with options.record(eco, "record") as recording:
             async with eco:
                 where = f"recording {recording.path}" if recording else "not recording (--no-record)"

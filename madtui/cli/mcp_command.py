@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import click
 from mads.kernel.gateway import Gateway
 from mads.kernel.gateway.transport import mcp_token, parse_address, serve_http, serve_stdio
 
-from .options import ecosystem_options, gather, run_async, watch_option
+from .options import ecosystem_options, gather, run_async, stop_on_signals, watch_option
 
 
 @click.command()
@@ -50,11 +49,8 @@ def mcp(http_address: str | None, allow_remote: bool, journal: Path | None, no_w
                     shown = f"; token {token} (set MAD_MCP_TOKEN to choose it)" if generated else ""
                     print(f"mad: MCP at http://{address[0]}:{port}/mcp{shown}", file=real_stderr, flush=True)
 
-                stop = asyncio.Event()
+                stop = stop_on_signals()
                 server = asyncio.ensure_future(serve_http(gateway, address[0], address[1], token, ready))
-                loop = asyncio.get_running_loop()
-                for signum in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(signum, stop.set)
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({server, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 for task in (server, stopper):

@@ -5,6 +5,7 @@ import asyncio
 import functools
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractContextManager
@@ -221,3 +222,12 @@ def run_sync(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"{type(exc).__name__}: {exc} (MAD_DEBUG=1 shows the traceback)", 1)
 
     return wrapper
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (Ctrl-C, `kill`): a long-running command waits on it to stop cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

@@ -1,7 +1,6 @@
 """An entry whose effects committed but whose ack never reached Redis is answered from the record, not handled again."""
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from mads.kernel import MAD, Config, Ecosystem, tool

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from mads.kernel import MAD, MadError, tool
-from tests.helpers import SANDBOXES, needs_bwrap, wait_for, write_probe
+from tests.helpers import SANDBOXES, wait_for, write_probe
 
 CORE = ["turing", "horace"]
 
