@@ -22,14 +22,16 @@ if TYPE_CHECKING:
     import redis.asyncio
 
 
-def _list(text: Any) -> list[str]:
-    """A JSON list from a script (Lua's cjson writes an empty list as {})."""
-    value = json.loads(text)
-    return list(value) if isinstance(value, list) else []
+def _list(value: Any) -> list[str]:
+    """A list of names from a script's answer."""
+    return [_text(name) for name in value] if isinstance(value, list) else []
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_SEPARATOR = scripts.SEPARATOR
 
 
 class RedisBus(Bus):
@@ -142,9 +144,10 @@ class RedisBus(Bus):
 
     # publishing ---------------------------------------------------------------------
     @staticmethod
-    def _arguments(message: Message) -> list[str]:
-        return [to_json(message.to_dict()), message.conversation, message.sender, to_json(message.mentions),
-                message.reply_to or ""]
+    def _argument(message: Message) -> str:
+        """One message as the publish script's one value (see `scripts.PUBLISH`)."""
+        return _SEPARATOR.join((message.conversation, message.sender, to_json(message.mentions),
+                                message.reply_to or "", to_json(message.to_dict())))
 
     async def publish(self, message: Message, pipe: Any = None) -> list[str]:
         """Publish in one atomic step; with `pipe`, the step is queued in that transaction instead.
@@ -152,7 +155,7 @@ class RedisBus(Bus):
         Publishes made in the same turn of the event loop travel together, in one call of the script.
         """
         if pipe is not None:
-            await self._publish(args=[self.keys.prefix, *self._arguments(message)], client=pipe)
+            await self._publish(args=[self.keys.prefix, self._argument(message)], client=pipe)
             self.published += 1
             return []
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -177,9 +180,7 @@ class RedisBus(Bus):
 
     async def _send(self, batch: list[tuple[Message, asyncio.Future[Any]]]) -> None:
         """Publishes queued in one turn of the loop, in one call of the script (in their order, each atomic)."""
-        args = [self.keys.prefix]
-        for message, _ in batch:
-            args += self._arguments(message)
+        args = [self.keys.prefix, *(self._argument(message) for message, _ in batch)]
         try:
             outcomes = await self._publish(args=args)
         except BaseException as exc:
@@ -197,11 +198,10 @@ class RedisBus(Bus):
         """A publish that ran inside a transaction: count it and tell the hook, as `publish` does."""
         if not outcome or not isinstance(outcome[0], list):
             return
-        targets_json, recipients_json = outcome[0]
-        recipients = _list(recipients_json)
+        targets, recipients = outcome[0]
         self.delivered += len(recipients)
         if self._on_publish is not None:
-            self._on_publish(message, _list(targets_json))
+            self._on_publish(message, _list(targets))
 
     def statistics(self) -> dict[str, Any]:
         return {

@@ -66,17 +66,27 @@ local function publish(message, cid, sender, mentions_json, reply_to)
       redis.call('XADD', p .. ':replies:' .. waiter, '*', 'kind', 'reply', 'message', message)
     end
   end
-  return {cjson.encode(targets), cjson.encode(recipients)}
+  return {targets, recipients}
 end
 local answers = {}
-for i = 2, #ARGV, 5 do
-  table.insert(answers, publish(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]))
+for i = 2, #ARGV do
+  local packed = ARGV[i]
+  local a = string.find(packed, '\\31', 1, true)
+  local b = string.find(packed, '\\31', a + 1, true)
+  local c = string.find(packed, '\\31', b + 1, true)
+  local d = string.find(packed, '\\31', c + 1, true)
+  table.insert(answers, publish(string.sub(packed, d + 1), string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1),
+                                string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1)))
 end
 return answers
 """
-"""Publishes messages in order, each as one atomic step: ARGV is the prefix, then 5 values a message
-(its JSON, conversation, sender, mentions as JSON, reply_to); one answer a message: its targets and
-recipients (JSON lists), or the text `unknown conversation`."""
+"""Publishes messages in order, each as one atomic step: ARGV is the prefix, then one value a message:
+conversation, sender, mentions (JSON), reply_to and the message's JSON, joined by the unit separator
+(\\x1f, which JSON never holds raw; one value a message keeps the client's encoding work small). One
+answer a message: its targets and recipients (two lists), or the text `unknown conversation`."""
+
+SEPARATOR = "\x1f"
+
 
 JOIN = """
 local conv = KEYS[1]
