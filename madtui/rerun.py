@@ -131,11 +131,17 @@ class RerunResult:
     inputs: int
     report: dict[str, Any]
     llm_mismatches: int
+    llm_unrecorded: int = 0
+    """LLM calls the recording had no answer for (the re-run cannot stand for the original)."""
 
 
 async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = None, live_llm: bool = False,
-                environ: Mapping[str, str] | None = None, isolate: list[str] | None = None) -> RerunResult:
-    """Feed the recording's inputs to the current code and compare the behaviour; UsageError if unusable."""
+                environ: Mapping[str, str] | None = None, isolate: list[str] | None = None,
+                replace: list[Path] | None = None) -> RerunResult:
+    """Feed the recording's inputs to the current code and compare the behaviour; UsageError if unusable.
+
+    `replace`: module files re-run in place of the modules defining the same MADs (a candidate version).
+    """
     meta = reader.read_meta(source)
     inputs = external_inputs(source)
     if not inputs:
@@ -157,7 +163,7 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
         snapshot.restore(source, home)
         config = Config(home=home, mad_path=folders, provider="replay", environ=env, sample_interval=0,
                         isolate=list(config_meta.get("isolate", [])) if isolate is None else isolate,
-                        sandbox=env.get("MAD_SANDBOX") or "auto")
+                        sandbox=env.get("MAD_SANDBOX") or "auto", replace=list(replace or []))
         eco = Ecosystem(config)
         seen = ListSink(lambda e: e.kind in ("tool_result", "message"))
         eco.hub.add_sink(seen)
@@ -175,15 +181,16 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
                     high = bisect.bisect_left(seqs, until) if until is not None else len(seqs)
                     window = recorded[low:high]
                     ids.learn(_outcome_ids(window), _outcome_ids(seen.events[start:]))
-                mismatches = _prompt_mismatches(eco)  # Fiedler lets go of its provider when it stops
+                mismatches, unrecorded = _replayed(eco)  # Fiedler lets go of its provider when it stops
             journal = recording.path
-    return RerunResult(source, journal, len(inputs), compare(source, journal), mismatches)
+    return RerunResult(source, journal, len(inputs), compare(source, journal), mismatches, unrecorded)
 
 
-def _prompt_mismatches(eco: Ecosystem) -> int:
-    """How many LLM prompts differed from the recorded ones (each was answered from the recording anyway)."""
+def _replayed(eco: Ecosystem) -> tuple[int, int]:
+    """How many LLM prompts differed from the recorded ones (each was answered from the recording anyway),
+    and how many calls found no recorded answer."""
     provider = getattr(eco.services.get("llm"), "_provider", None)
-    return len(getattr(provider, "mismatches", []))
+    return len(getattr(provider, "mismatches", [])), len(getattr(provider, "unrecorded", []))
 
 
 async def _feed(eco: Ecosystem, item: Input, ids: IdMap) -> None:

@@ -54,6 +54,8 @@ class Config:
     """MAD_ECOSYSTEM: the name of a distributed ecosystem, the prefix of its keys (several share one Redis)."""
     claim_idle: float = 60.0
     """Seconds an inbox entry may stay unacknowledged before another process of its MAD takes it over."""
+    replace: list[Path] = field(default_factory=list)
+    """Module files that take the place of the modules defining the same MADs (`mad rerun --module`, `mad regen`)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:

@@ -106,10 +106,12 @@ def package_modules() -> list[MADModule]:
 
 
 def discover(mad_path: list[Path], include_package: bool = True,
-             load: Callable[[Path], MADModule] = load_path_module) -> list[MADModule]:
+             load: Callable[[Path], MADModule] = load_path_module, replace: list[Path] | None = None) -> list[MADModule]:
     """Every MAD module, package first then MAD_PATH folders in order; a MAD name may appear once.
 
     `load` reads one MAD_PATH file (the ecosystem's never runs an isolated module in the core).
+    Each file of `replace` takes the place of the module that defines the same MADs (a candidate
+    version re-run or gated by `mad rerun --module` and `mad regen`).
     """
     modules = package_modules() if include_package else []
     for folder in mad_path:
@@ -119,6 +121,14 @@ def discover(mad_path: list[Path], include_package: bool = True,
             if path.name.startswith(("_", ".")):
                 continue
             modules.append(load(path))
+    for path in replace or []:
+        if not path.is_file():
+            raise DiscoveryError(f"module file not found: {path}")
+        candidate = load(path)
+        names = {cls.name for cls in candidate.mads}
+        if not names:
+            raise DiscoveryError(f"{path}: defines no MAD")
+        modules = [m for m in modules if not names & {cls.name for cls in m.mads}] + [candidate]
     seen: dict[str, Path] = {}
     for mod in modules:
         for cls in mod.mads:

@@ -105,8 +105,8 @@ class Ecosystem(Conversing):
         self._loaded = True
         cfg = self.config
         self.placements = Placements(cfg)
-        self.modules = (discover(cfg.mad_path, cfg.include_package, self.load_module)
-                        if (cfg.include_package or cfg.mad_path) else [])
+        self.modules = (discover(cfg.mad_path, cfg.include_package, self.load_module, cfg.replace)
+                        if (cfg.include_package or cfg.mad_path or cfg.replace) else [])
         classes = [cls for mod in self.modules for cls in mod.mads] + list(self._extra_mads)
         self.placements.check({c.name for c in classes})
         if cfg.only is not None:

@@ -343,6 +343,17 @@ class DeadLetter(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class Regen(Event):
+    """A step of `mad regen`: a candidate generated, a gate passed or failed, a module applied or rolled back."""
+
+    kind: ClassVar[str] = "regen"
+    step: str
+    """generate, static, behaviour, report, apply or rollback."""
+    ok: bool
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, kw_only=True)
 class Custom(Event):
     """An event of a MAD's own kind (Rogers' `conversation_created`); its data is the payload."""
 
@@ -359,7 +370,7 @@ class Custom(Event):
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
     SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, Log, State, Crash,
     Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked, BusLost,
-    BusBack, DeadLetter)}
+    BusBack, DeadLetter, Regen)}
 KINDS = tuple(EVENT_TYPES)
 """Every kernel kind; a MAD's own kinds (Custom) are any other name."""
 

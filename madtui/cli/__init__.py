@@ -10,6 +10,7 @@ from madtui import __version__
 
 from .ecosystem_commands import call, record, run, send, tools
 from .mcp_command import mcp
+from .regen_command import regen
 from .replay_command import replay
 from .rerun_commands import rerun
 from .sessions_commands import sessions
@@ -56,6 +57,7 @@ cli.add_command(mcp)
 cli.add_command(record)
 cli.add_command(replay)
 cli.add_command(rerun)
+cli.add_command(regen)
 cli.add_command(sessions)
 cli.add_command(tui)
 

@@ -28,12 +28,14 @@ def _finish(report: dict[str, Any], as_json: bool, extra: dict[str, Any] | None 
 @click.argument("session", metavar="SESSION")
 @click.option("--mad-path", "mad_path", type=PathList(file_okay=False, path_type=Path), multiple=True,
               help="Folder of MAD modules to re-run against (default: the recording's own MAD_PATH).")
+@click.option("--module", "modules", type=click.Path(dir_okay=False, exists=True, path_type=Path), multiple=True,
+              help="A module file re-run in place of the module that defines the same MADs (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @click.option("--live-llm", is_flag=True, help="Ask the recording's model when a prompt no longer matches.")
 @isolate_option
 @sessions_dir_option
 @run_sync
-def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: bool, isolate: tuple[str, ...],
+def rerun(session: str, mad_path: tuple[Path, ...], modules: tuple[Path, ...], as_json: bool, live_llm: bool, isolate: tuple[str, ...],
           sessions_dir: Path) -> None:
     """Re-run a recording against the current code and report, per MAD, where behaviour first differs.
 
@@ -44,17 +46,19 @@ def rerun(session: str, mad_path: tuple[Path, ...], as_json: bool, live_llm: boo
 
     \b
     Example: mad rerun 20261125T1200 --mad-path ./my_mads --json
+    Example: mad rerun last --module ./candidate_horace.py
     """
     from ..rerun import rerun as run_again
 
     path = reader.resolve(session, sessions_dir)
     result = asyncio.run(run_again(path, sessions=sessions_dir, mad_path=list(mad_path) or None, live_llm=live_llm,
-                                   isolate=list(names_of(isolate)) or None))
+                                   isolate=list(names_of(isolate)) or None, replace=list(modules)))
     if not as_json:
         inputs = f"{result.inputs} input{'s' * (result.inputs != 1)}"
         click.echo(f"re-ran {inputs} of {path.stem}; recorded as {result.journal.stem}", err=True)
     _finish(result.report, as_json, {"rerun": {"journal": str(result.journal), "inputs": result.inputs,
-                                               "llm_prompt_mismatches": result.llm_mismatches}})
+                                               "llm_prompt_mismatches": result.llm_mismatches,
+                                               "llm_unrecorded": result.llm_unrecorded}})
 
 
 @sessions.command("diff")

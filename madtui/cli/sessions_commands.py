@@ -182,3 +182,24 @@ def prune(older_than: str, dry_run: bool, sessions_dir: Path) -> None:
         click.echo(f"{'would remove' if dry_run else 'removed'} {path}")
     if not dry_run:
         click.echo(f"{len(removed)} recording(s) removed", err=True)
+
+
+@sessions.command("mark")
+@click.argument("session", metavar="SESSION")
+@click.option("--golden", "golden", flag_value=True, default=None,
+              help="Mark it golden: `mad regen` gates every MAD it involves on it.")
+@click.option("--unmark", "golden", flag_value=False, help="Take the golden mark away.")
+@sessions_dir_option
+@run_sync
+def mark(session: str, golden: bool | None, sessions_dir: Path) -> None:
+    """Mark a recording golden (or not): the evidence `mad regen` re-runs first.
+
+    \b
+    Example: mad sessions mark 20261125T1200 --golden
+    Example: mad sessions mark last --unmark
+    """
+    if golden is None:
+        raise UsageError("say --golden or --unmark")
+    path = reader.resolve(session, sessions_dir)
+    reader.set_golden(path, golden)
+    click.echo(f"{path.stem} {'marked golden' if golden else 'no longer golden'}")

@@ -98,7 +98,7 @@ def test_the_json_report_has_its_documented_shape_and_the_rerun_is_recorded(reco
     assert report["a"] == {"session": recording.stem, "path": str(recording)}
     new = Path(report["rerun"]["journal"])
     assert new.parent == tmp_path / "sessions" and report["b"] == {"session": new.stem, "path": str(new)}
-    assert set(report["rerun"]) == {"journal", "inputs", "llm_prompt_mismatches"}
+    assert set(report["rerun"]) == {"journal", "inputs", "llm_prompt_mismatches", "llm_unrecorded"}
     for entry in report["mads"].values():
         assert set(entry) == {"same", "events", "code", "first_divergence"}
         assert set(entry["code"]) == {"a", "b", "changed"} and entry["first_divergence"] is None

@@ -78,6 +78,13 @@ def read_meta(path: Path) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
 
+def set_golden(path: Path, golden: bool) -> None:
+    """Mark a recording golden (kept in its own meta, so the mark travels with the file)."""
+    _open(path).close()  # a clear error for a file that is not a journal
+    with closing(sqlite3.connect(path, timeout=10)) as conn, conn:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('golden', ?)", [json.dumps(golden)])
+
+
 def session_files(sessions: Path) -> list[Path]:
     if not sessions.is_dir():
         return []

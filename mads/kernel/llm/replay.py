@@ -28,6 +28,8 @@ class ReplayProvider(Provider):
         self.live = live
         self.answers: dict[str, deque[tuple[list[dict[str, Any]] | None, dict[str, Any]]]] = {}
         self.mismatches: list[dict[str, Any]] = []
+        self.unrecorded: list[str] = []
+        """The MADs whose calls found no recorded answer left (and no live model to ask)."""
         self.recorded_models: list[str] = []
         self.recorded_provider = "replay"
         """The provider the recorded session used, as its config was recorded."""
@@ -73,6 +75,7 @@ class ReplayProvider(Provider):
         if not queue:
             if self.live is not None:
                 return await self.live.complete(request)
+            self.unrecorded.append(request.mad)
             raise LLMError(f"the recording has no LLM answer left for {request.mad} (use --live-llm to ask a model)")
         prompt, answer = queue.popleft()
         if prompt is not None and _prompt_key(prompt) != _prompt_key(request.messages):

@@ -1,0 +1,270 @@
+"""The behavioural gate: recordings re-run against the current code twice and against the candidate, noise learned.
+
+Every re-run happens in a pool of worker processes (`worker.py`), as many as the cores, each
+re-running recordings one after another, so a candidate's fault stays in its worker and
+the imports are paid once per worker. LLM answers come from the recording; a call it has no
+answer for makes the recording unusable.
+
+Noise is learned, not listed (as Diffy does): the current code's two re-runs of a recording
+are compared step by step, and every value that differs between them is noise at that place.
+A text that differs in a few words keeps the others: only the words that moved are ignored.
+The candidate's re-run is then compared with the current code's first, noise ignored.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mads.kernel.errors import UsageError
+from mads.kernel.journal import reader
+
+from ..diff import behaviour
+
+LAST_RECORDINGS = 5
+DERIVED = ("rerun", "regen")
+"""Commands whose recordings are made from others: never used as evidence."""
+_WORD = re.compile(r"\w+|[^\w\s]+|\s+")
+ANY = "any"
+
+
+@dataclass
+class Recording:
+    id: str
+    path: Path
+    golden: bool
+
+
+def recordings_of(mad: str, sessions: Path, against: list[str]) -> tuple[list[Recording], str]:
+    """The recordings to gate on, and which rule chose them (against, golden, last)."""
+    if against:
+        chosen = []
+        for ref in against:
+            path = reader.resolve(ref, sessions)
+            chosen.append(Recording(path.stem, path, bool(reader.read_meta(path).get("golden"))))
+        return chosen, "against"
+    involving: list[Recording] = []
+    for path in reader.session_files(sessions):
+        try:
+            summary = reader.summarize(path)
+            meta = reader.read_meta(path)
+        except Exception:  # an unreadable file is not evidence
+            continue
+        if mad in summary.mads and meta.get("command") not in DERIVED:
+            involving.append(Recording(summary.id, path, bool(meta.get("golden"))))
+    golden = [r for r in involving if r.golden]
+    if golden:
+        return golden, "golden"
+    return involving[-LAST_RECORDINGS:], "last"
+
+
+# the worker pool --------------------------------------------------------------------------------------
+class Pool:
+    """Worker processes re-running jobs; a worker that dies fails its job and is replaced."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "madtui.regen.worker", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, limit=2**24)
+        return worker
+
+    async def run(self, jobs: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in range(len(jobs)):
+            queue.put_nowait(index)
+
+        async def serve() -> None:
+            worker: asyncio.subprocess.Process | None = None
+            try:
+                while not queue.empty():
+                    index = queue.get_nowait()
+                    if worker is None or worker.returncode is not None:
+                        worker = await self._start()
+                        assert worker.stdout is not None
+                        await worker.stdout.readline()  # ready
+                    assert worker.stdin is not None and worker.stdout is not None
+                    try:
+                        worker.stdin.write((json.dumps(jobs[index]) + "\n").encode())
+                        await worker.stdin.drain()
+                        line = await worker.stdout.readline()
+                    except (BrokenPipeError, ConnectionResetError):
+                        line = b""
+                    if line:
+                        results[index] = json.loads(line)
+                    else:
+                        code = await worker.wait()
+                        results[index] = {"error": f"the re-run process died (exit {code})"}
+                        worker = None
+                    done(index, results[index] or {})
+            finally:
+                if worker is not None and worker.returncode is None:
+                    assert worker.stdin is not None
+                    worker.stdin.close()
+                    try:
+                        await asyncio.wait_for(worker.wait(), 10)
+                    except asyncio.TimeoutError:
+                        worker.kill()
+                        await worker.wait()
+
+        await asyncio.gather(*(serve() for _ in range(min(self.size, len(jobs)))))
+        return [r or {"error": "not run"} for r in results]
+
+
+# noise ----------------------------------------------------------------------------------------------
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text)
+
+
+def _learn(a: Any, b: Any, path: tuple[Any, ...], into: dict[tuple[Any, ...], Any]) -> None:
+    """Record where two runs of the same code differ: ANY, or the positions of the words that differ."""
+    if a == b:
+        return
+    if isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+        for key in a:
+            _learn(a[key], b[key], path + (key,), into)
+        return
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for index, (x, y) in enumerate(zip(a, b)):
+            _learn(x, y, path + (index,), into)
+        return
+    if isinstance(a, str) and isinstance(b, str):
+        wa, wb = _words(a), _words(b)
+        if len(wa) == len(wb):
+            into[path] = frozenset(i for i, (x, y) in enumerate(zip(wa, wb)) if x != y)
+            return
+    into[path] = ANY
+
+
+def _alike(a: Any, b: Any, path: tuple[Any, ...], noise: dict[tuple[Any, ...], Any]) -> bool:
+    """Equal but for the learned noise."""
+    mask = noise.get(path)
+    if mask == ANY:
+        return True
+    if mask is not None and isinstance(a, str) and isinstance(b, str):
+        wa, wb = _words(a), _words(b)
+        return len(wa) == len(wb) and all(x == y for i, (x, y) in enumerate(zip(wa, wb)) if i not in mask)
+    if a == b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_alike(a[k], b[k], path + (k,), noise) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_alike(x, y, path + (i,), noise) for i, (x, y) in enumerate(zip(a, b)))
+    return False
+
+
+Steps = dict[str, list[tuple[int, dict[str, Any]]]]
+
+
+def learn_noise(first: Steps, second: Steps) -> tuple[dict[tuple[Any, ...], Any], str | None]:
+    """Where two runs of the same code differ, keyed by (mad, step index, field path...); or why they cannot agree."""
+    noise: dict[tuple[Any, ...], Any] = {}
+    for mad in sorted(set(first) | set(second)):
+        a, b = first.get(mad, []), second.get(mad, [])
+        if len(a) != len(b):
+            return noise, f"the current code does not re-run it the same way twice ({mad}: {len(a)} vs {len(b)} events)"
+        for index, ((_, x), (_, y)) in enumerate(zip(a, b)):
+            if x.get("kind") != y.get("kind"):
+                return noise, f"the current code does not re-run it the same way twice ({mad} event {index + 1})"
+            _learn(x, y, (mad, index), noise)
+    return noise, None
+
+
+def compare_with_noise(current: Steps, candidate: Steps, noise: dict[tuple[Any, ...], Any]) -> dict[str, Any]:
+    """Per MAD: same, or the first event where the candidate differs from the current code (noise ignored)."""
+    mads: dict[str, Any] = {}
+    for mad in sorted(set(current) | set(candidate)):
+        a, b = current.get(mad, []), candidate.get(mad, [])
+        divergence = None
+        for index in range(max(len(a), len(b))):
+            left = a[index] if index < len(a) else None
+            right = b[index] if index < len(b) else None
+            if left is None or right is None or not _alike(left[1], right[1], (mad, index), noise):
+                divergence = {"index": index, "seq_recorded": left[0] if left else None,
+                              "seq_candidate": right[0] if right else None,
+                              "recorded": left[1] if left else "<no more events>",
+                              "candidate": right[1] if right else "<no more events>"}
+                break
+        mads[mad] = {"same": divergence is None, "events": [len(a), len(b)], "first_divergence": divergence}
+    return mads
+
+
+# the gate -------------------------------------------------------------------------------------------------
+async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against: list[str],
+                           mad_path: list[Path] | None, scratch: Path,
+                           progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Re-run the chosen recordings (current code twice, the candidate once) and compare; see the module docstring."""
+    started = time.perf_counter()
+    chosen, rule = recordings_of(mad, sessions, against)
+    result: dict[str, Any] = {"ok": False, "chosen_by": rule, "recordings": [], "events": 0, "seconds": 0.0,
+                              "llm_tokens": 0}
+    if not chosen:
+        result["error"] = (f"no recording involves {mad} in {sessions}: record a session first "
+                           f"(mad tui, mad record) or pass --against")
+        return result
+    runs = ("current", "again", "candidate")
+    jobs = [{"source": str(r.path), "sessions": str(scratch / f"{i}-{run}"), "mad_path":
+             [str(p) for p in mad_path] if mad_path is not None else None,
+             "replace": [str(candidate)] if run == "candidate" else []}
+            for i, r in enumerate(chosen) for run in runs]
+    finished: dict[int, int] = {}
+
+    def done(index: int, _: dict[str, Any]) -> None:
+        recording = index // len(runs)
+        finished[recording] = finished.get(recording, 0) + 1
+        if progress is not None and finished[recording] == len(runs):
+            progress({"step": "behaviour", "done": sum(1 for v in finished.values() if v == len(runs)),
+                      "of": len(chosen)})
+
+    if progress is not None:
+        progress({"step": "behaviour", "done": 0, "of": len(chosen)})
+    answers = await Pool(os.cpu_count() or 1).run(jobs, done)
+    events = 0
+    for i, recording in enumerate(chosen):
+        first, again, cand = answers[i * 3: i * 3 + 3]
+        entry: dict[str, Any] = {"recording": recording.id, "path": str(recording.path), "golden": recording.golden}
+        problem = next((a["error"] for a in (first, again, cand) if "error" in a), None)
+        if problem is None and any(a.get("llm_unrecorded") for a in (first, again, cand)):
+            problem = "an LLM call was not recorded (the re-run asked what the recording cannot answer)"
+        if problem is not None:
+            result["recordings"].append({**entry, "status": "unusable", "reason": problem})
+            continue
+        steps = [behaviour(Path(a["journal"])).steps for a in (first, again, cand)]
+        noise, unstable = learn_noise(steps[0], steps[1])
+        if unstable:
+            result["recordings"].append({**entry, "status": "unusable", "reason": unstable})
+            continue
+        mads = compare_with_noise(steps[0], steps[2], noise)
+        diverged = [m for m, r in mads.items() if not r["same"]]
+        events += sum(len(s) for s in steps[2].values())
+        result["recordings"].append({
+            **entry, "status": "differs" if diverged else "same", "diverged": diverged, "inputs": cand.get("inputs"),
+            "noise": sorted(".".join(str(p) for p in key) for key in noise),
+            "current_matches_recording": bool(first.get("same_as_recording")), "mads": mads})
+    usable = [r for r in result["recordings"] if r["status"] != "unusable"]
+    result["events"] = events
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    if not usable:
+        result["error"] = "no recording could be re-run: " + "; ".join(
+            f"{r['recording']}: {r['reason']}" for r in result["recordings"])
+        return result
+    result["ok"] = all(r["status"] == "same" for r in usable)
+    return result
+
+
+def resolve_against(against: list[str], sessions: Path) -> None:
+    """Fail fast (exit 2) on an --against that names no recording."""
+    for ref in against:
+        reader.resolve(ref, sessions)
+    if len(set(against)) != len(against):
+        raise UsageError("--against names the same recording twice")
