@@ -5,7 +5,7 @@ import asyncio
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,18 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout:g} s")
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def wait_for_async(predicate: Callable[[], Awaitable[bool]], timeout: float = 20.0,
+                         what: str = "condition") -> float:
+    """Await the predicate until it holds (it may ask a server); AssertionError after the timeout.
+    Returns the seconds it took."""
+    started = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what} not met within {timeout:g} s")
+        await asyncio.sleep(POLL_SECONDS)
+    return time.monotonic() - started
 
 
 ISOLATED_PROBE = '''

@@ -32,6 +32,8 @@ LAST_RECORDINGS = 5
 DERIVED = ("rerun", "regen")
 """Commands whose recordings are made from others: never used as evidence."""
 _WORD = re.compile(r"\w+|[^\w\s]+|\s+")
+_NUMERIC = re.compile(r"\d+|[:.\-/T+Z]")
+"""Tokens of a number written out (a time of day, a date, a decimal): a varying one varies as a whole."""
 ANY = "any"
 
 
@@ -141,9 +143,24 @@ def _learn(a: Any, b: Any, path: tuple[Any, ...], into: dict[tuple[Any, ...], An
     if isinstance(a, str) and isinstance(b, str):
         wa, wb = _words(a), _words(b)
         if len(wa) == len(wb):
-            into[path] = frozenset(i for i, (x, y) in enumerate(zip(wa, wb)) if x != y)
+            into[path] = _widened(wa, {i for i, (x, y) in enumerate(zip(wa, wb)) if x != y})
             return
     into[path] = ANY
+
+
+def _widened(words: list[str], varying: set[int]) -> frozenset[int]:
+    """The varying words, each numeric one widened to the whole number it is part of (12:03:04.5 varies whole:
+    the two runs may have agreed on the seconds by chance)."""
+    masked = set(varying)
+    for index in varying:
+        if not words[index].isdigit():
+            continue
+        for step in (-1, 1):
+            at = index + step
+            while 0 <= at < len(words) and _NUMERIC.fullmatch(words[at]):
+                masked.add(at)
+                at += step
+    return frozenset(masked)
 
 
 def _alike(a: Any, b: Any, path: tuple[Any, ...], noise: dict[tuple[Any, ...], Any]) -> bool:
