@@ -21,7 +21,7 @@ from typing import Any
 from mads.kernel import Config, Ecosystem, UsageError
 
 from . import generate
-from .behaviour import behavioural_gate, recordings_of, resolve_against
+from .behaviour import behavioural_gate, code_fingerprint, recordings_of, resolve_against
 from .probe import tool_interface
 from .static import static_gate
 from .store import Workspace, sha256
@@ -55,6 +55,8 @@ class Current:
     path: Path
     source: str
     tools: dict[str, Any]
+    fingerprint: str
+    """The code every re-run depends on now (see `behaviour.code_fingerprint`)."""
 
 
 def current_version(mad: str, home: Path, mad_path: list[Path], include_package: bool = True) -> Current:
@@ -65,7 +67,8 @@ def current_version(mad: str, home: Path, mad_path: list[Path], include_package:
     for module in eco.modules:
         for cls in module.mads:
             if cls.name == name:
-                return Current(name, module.path, module.source, tool_interface(cls))
+                return Current(name, module.path, module.source, tool_interface(cls),
+                               code_fingerprint([m.sha256 for m in eco.modules]))
     known = ", ".join(sorted(eco.runners)) or "none"
     raise UsageError(f"no MAD named {mad!r} (found: {known})")
 
@@ -152,7 +155,8 @@ async def regen(request: RegenRequest, *, llm: Any = None, emit: Emit | None = N
         with tempfile.TemporaryDirectory(prefix="mad-regen-") as scratch:
             behaviour = await behavioural_gate(mad, folder / "candidate.py", sessions=request.sessions,
                                                against=request.against, mad_path=request.mad_path or None,
-                                               scratch=Path(scratch), progress=say)
+                                               scratch=Path(scratch), cache=workspace.cache,
+                                               fingerprint=current.fingerprint, progress=say)
         note("behaviour", behaviour["ok"], {"mad": mad, "recordings": [
             {k: r.get(k) for k in ("recording", "status", "reason", "diverged")} for r in behaviour["recordings"]],
             "seconds": behaviour["seconds"], "error": behaviour.get("error")})

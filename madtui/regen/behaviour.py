@@ -13,12 +13,17 @@ The candidate's re-run is then compared with the current code's first, noise ign
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
+import shutil
+import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,37 +223,52 @@ def compare_with_noise(current: Steps, candidate: Steps, noise: dict[tuple[Any, 
 
 # the gate -------------------------------------------------------------------------------------------------
 async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against: list[str],
-                           mad_path: list[Path] | None, scratch: Path,
-                           progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Re-run the chosen recordings (current code twice, the candidate once) and compare; see the module docstring."""
+                           mad_path: list[Path] | None, scratch: Path, cache: Path | None = None,
+                           fingerprint: str = "", progress: Callable[[dict[str, Any]], None] | None = None
+                           ) -> dict[str, Any]:
+    """Re-run the chosen recordings (current code twice, the candidate once) and compare; see the module docstring.
+
+    With `cache`, the current code's two re-runs of a recording are kept under its `fingerprint` (the
+    code of every module and of the kernel) and reused while neither the code nor the recording changes.
+    """
     started = time.perf_counter()
     chosen, rule = recordings_of(mad, sessions, against)
     result: dict[str, Any] = {"ok": False, "chosen_by": rule, "recordings": [], "events": 0, "seconds": 0.0,
-                              "llm_tokens": 0}
+                              "llm_tokens": 0, "reused": 0}
     if not chosen:
         result["error"] = (f"no recording involves {mad} in {sessions}: record a session first "
                            f"(mad tui, mad record) or pass --against")
         return result
     runs = ("current", "again", "candidate")
-    jobs = [{"source": str(r.path), "sessions": str(scratch / f"{i}-{run}"), "mad_path":
-             [str(p) for p in mad_path] if mad_path is not None else None,
-             "replace": [str(candidate)] if run == "candidate" else []}
-            for i, r in enumerate(chosen) for run in runs]
-    finished: dict[int, int] = {}
+    answers: dict[tuple[int, str], dict[str, Any]] = {}
+    jobs: list[dict[str, Any]] = []
+    keys: list[tuple[int, str]] = []
+    for i, recording in enumerate(chosen):
+        kept = _cached(cache, fingerprint, recording.path)
+        for run in runs:
+            if kept is not None and run != "candidate":
+                answers[(i, run)] = {"journal": str(kept / f"{run}.db"), "same_as_recording":
+                                     json.loads((kept / "meta.json").read_text())["same_as_recording"]}
+                continue
+            keys.append((i, run))
+            jobs.append({"source": str(recording.path), "sessions": str(scratch / f"{i}-{run}"),
+                         "mad_path": [str(p) for p in mad_path] if mad_path is not None else None,
+                         "replace": [str(candidate)] if run == "candidate" else []})
+        result["reused"] += kept is not None
+    left = {i: sum(1 for key in keys if key[0] == i) for i in range(len(chosen))}
 
     def done(index: int, _: dict[str, Any]) -> None:
-        recording = index // len(runs)
-        finished[recording] = finished.get(recording, 0) + 1
-        if progress is not None and finished[recording] == len(runs):
-            progress({"step": "behaviour", "done": sum(1 for v in finished.values() if v == len(runs)),
-                      "of": len(chosen)})
+        left[keys[index][0]] -= 1
+        if progress is not None and left[keys[index][0]] == 0:
+            progress({"step": "behaviour", "done": sum(1 for n in left.values() if n == 0), "of": len(chosen)})
 
     if progress is not None:
         progress({"step": "behaviour", "done": 0, "of": len(chosen)})
-    answers = await Pool(os.cpu_count() or 1).run(jobs, done)
+    for key, answer in zip(keys, await Pool(os.cpu_count() or 1).run(jobs, done)):
+        answers[key] = answer
     events = 0
     for i, recording in enumerate(chosen):
-        first, again, cand = answers[i * 3: i * 3 + 3]
+        first, again, cand = (answers[(i, run)] for run in runs)
         entry: dict[str, Any] = {"recording": recording.id, "path": str(recording.path), "golden": recording.golden}
         problem = next((a["error"] for a in (first, again, cand) if "error" in a), None)
         if problem is None and any(a.get("llm_unrecorded") for a in (first, again, cand)):
@@ -261,6 +281,7 @@ async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against
         if unstable:
             result["recordings"].append({**entry, "status": "unusable", "reason": unstable})
             continue
+        _keep(cache, fingerprint, recording.path, first, again)
         mads = compare_with_noise(steps[0], steps[2], noise)
         diverged = [m for m, r in mads.items() if not r["same"]]
         events += sum(len(s) for s in steps[2].values())
@@ -277,6 +298,50 @@ async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against
         return result
     result["ok"] = all(r["status"] == "same" for r in usable)
     return result
+
+
+def _cache_key(fingerprint: str, recording: Path) -> str:
+    stat = recording.stat()
+    return hashlib.sha256(f"{fingerprint}|{recording.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+
+
+def _cached(cache: Path | None, fingerprint: str, recording: Path) -> Path | None:
+    if cache is None or not fingerprint:
+        return None
+    folder = cache / _cache_key(fingerprint, recording)
+    return folder if (folder / "meta.json").exists() else None
+
+
+def _keep(cache: Path | None, fingerprint: str, recording: Path, first: dict[str, Any], again: dict[str, Any]) -> None:
+    """Keep the current code's two re-runs of a recording (copied whole, then named as complete)."""
+    if cache is None or not fingerprint or _cached(cache, fingerprint, recording) is not None:
+        return
+    cache.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+    for run, answer in (("current", first), ("again", again)):
+        with closing(sqlite3.connect(answer["journal"])) as src, closing(sqlite3.connect(building / f"{run}.db")) as dst:
+            src.backup(dst)
+    (building / "meta.json").write_text(json.dumps({"recording": str(recording),
+                                                    "same_as_recording": bool(first.get("same_as_recording"))}))
+    try:
+        building.rename(cache / _cache_key(fingerprint, recording))  # whole or not at all
+    except OSError:  # another gate kept the same runs meanwhile
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def code_fingerprint(module_hashes: list[str]) -> str:
+    """The code a re-run depends on: every MAD module's hash and the kernel's and re-run's own source."""
+    import madtui
+    import mads.kernel
+
+    digest = hashlib.sha256()
+    for text in sorted(module_hashes):
+        digest.update(text.encode())
+    roots = [Path(mads.kernel.__file__).parent, Path(madtui.__file__).parent]
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def resolve_against(against: list[str], sessions: Path) -> None:

@@ -4,6 +4,8 @@
     regen/<mad>/<n>/report.json      its report (written when the gate ends)
     regen/<mad>/history/<k>.py       a version replaced by `--apply` (newest = highest k)
     regen/<mad>/history/<k>.json     where it came from: {"path", "sha256", "replaced_by", "at"}
+    regen/.cache/<key>/              the current code's two re-runs of a recording, reused while
+                                     neither the code nor the recording changes
 
 Writing a module is atomic: the new text goes to a temporary file beside it, then replaces it.
 """
@@ -45,6 +47,11 @@ class Workspace:
         self.mad = mad
         self.root = home / "regen" / mad
 
+    @property
+    def cache(self) -> Path:
+        """The current code's re-runs of recordings, kept while neither changes (see `behaviour`)."""
+        return self.root.parent / ".cache"
+
     def candidates(self) -> list[Path]:
         """Every candidate folder, oldest first."""
         if not self.root.is_dir():
@@ -53,9 +60,15 @@ class Workspace:
 
     def new_candidate(self, source: str) -> Path:
         """A fresh numbered folder holding the candidate's source."""
-        numbers = [int(p.name) for p in self.candidates()]
-        folder = self.root / str(max(numbers, default=0) + 1)
-        folder.mkdir(parents=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        number = max((int(p.name) for p in self.candidates()), default=0) + 1
+        while True:  # two regens of the same MAD at once each get a number of their own
+            folder = self.root / str(number)
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                number += 1
         (folder / "candidate.py").write_text(source, encoding="utf-8")
         return folder
 
