@@ -137,10 +137,13 @@ class RerunResult:
 
 async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = None, live_llm: bool = False,
                 environ: Mapping[str, str] | None = None, isolate: list[str] | None = None,
-                replace: list[Path] | None = None) -> RerunResult:
+                replace: list[Path] | None = None, only: list[str] | None = None,
+                compare_to_source: bool = True) -> RerunResult:
     """Feed the recording's inputs to the current code and compare the behaviour; UsageError if unusable.
 
     `replace`: module files re-run in place of the modules defining the same MADs (a candidate version).
+    `only`: start only these MADs (the others are not part of the recording's story).
+    `compare_to_source=False`: leave the comparison to the caller (the result's report is then empty).
     """
     meta = reader.read_meta(source)
     inputs = external_inputs(source)
@@ -163,7 +166,8 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
         snapshot.restore(source, home)
         config = Config(home=home, mad_path=folders, provider="replay", environ=env, sample_interval=0,
                         isolate=list(config_meta.get("isolate", [])) if isolate is None else isolate,
-                        sandbox=env.get("MAD_SANDBOX") or "auto", replace=list(replace or []))
+                        sandbox=env.get("MAD_SANDBOX") or "auto", replace=list(replace or []),
+                        only=only)
         eco = Ecosystem(config)
         seen = ListSink(lambda e: e.kind in ("tool_result", "message"))
         eco.hub.add_sink(seen)
@@ -183,7 +187,8 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
                     ids.learn(_outcome_ids(window), _outcome_ids(seen.events[start:]))
                 mismatches, unrecorded = _replayed(eco)  # Fiedler lets go of its provider when it stops
             journal = recording.path
-    return RerunResult(source, journal, len(inputs), compare(source, journal), mismatches, unrecorded)
+    report = compare(source, journal) if compare_to_source else {}
+    return RerunResult(source, journal, len(inputs), report, mismatches, unrecorded)
 
 
 def _replayed(eco: Ecosystem) -> tuple[int, int]:

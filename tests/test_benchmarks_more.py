@@ -7,7 +7,7 @@ import math
 import pytest
 
 from benchmarks import load_figures, measure
-from benchmarks import tui
+from benchmarks import regen, tui
 from tests.helpers import needs_redis
 
 FIGURES = {
@@ -21,6 +21,7 @@ FIGURES = {
     "isolated_call_roundtrip": ("ms", "value < 1"),
     "isolated_start": ("s", "value < 1"),
     "isolation_neighbour_p99": ("ms", "ratio <= 1.5"),
+    "regen_gate_time": ("s", "value < 10"),
 }
 
 
@@ -34,11 +35,12 @@ def test_the_figures_are_registered_with_their_units_and_targets() -> None:
 @pytest.mark.parametrize(("name", "n"), [
     ("reload_latency", 2), ("reload_latency_p95", 2), ("tui_first_paint", 1), ("tui_keypress_latency", 5),
     ("tui_scroll_100k", 5), ("run_ready", 1), ("tui_start_paint", 1),
-    ("isolated_call_roundtrip", 20), ("isolated_start", 1), ("isolation_neighbour_p99", 20),
+    ("isolated_call_roundtrip", 20), ("isolated_start", 1), ("isolation_neighbour_p99", 20), ("regen_gate_time", 3),
 ])
 async def test_each_figure_reports_value_unit_baseline_and_ratio(name: str, n: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tui, "SCROLL_LINES", 1_000)
+    monkeypatch.setattr(regen, "RECORDINGS", 2)
     result = await measure(load_figures().figures[name], rounds=1, n=n, warmup=False)
     assert set(result) == {"value", "unit", "baseline", "ratio"}
     assert result["unit"] == FIGURES[name][0]

@@ -57,6 +57,8 @@ class Current:
     tools: dict[str, Any]
     fingerprint: str
     """The code every re-run depends on now (see `behaviour.code_fingerprint`)."""
+    mads: set[str]
+    """Every MAD found now."""
 
 
 def current_version(mad: str, home: Path, mad_path: list[Path], include_package: bool = True) -> Current:
@@ -68,7 +70,7 @@ def current_version(mad: str, home: Path, mad_path: list[Path], include_package:
         for cls in module.mads:
             if cls.name == name:
                 return Current(name, module.path, module.source, tool_interface(cls),
-                               code_fingerprint([m.sha256 for m in eco.modules]))
+                               code_fingerprint([m.sha256 for m in eco.modules]), set(eco.runners))
     known = ", ".join(sorted(eco.runners)) or "none"
     raise UsageError(f"no MAD named {mad!r} (found: {known})")
 
@@ -156,7 +158,8 @@ async def regen(request: RegenRequest, *, llm: Any = None, emit: Emit | None = N
             behaviour = await behavioural_gate(mad, folder / "candidate.py", sessions=request.sessions,
                                                against=request.against, mad_path=request.mad_path or None,
                                                scratch=Path(scratch), cache=workspace.cache,
-                                               fingerprint=current.fingerprint, progress=say)
+                                               fingerprint=current.fingerprint, known=current.mads,
+                                               progress=say)
         note("behaviour", behaviour["ok"], {"mad": mad, "recordings": [
             {k: r.get(k) for k in ("recording", "status", "reason", "diverged")} for r in behaviour["recordings"]],
             "seconds": behaviour["seconds"], "error": behaviour.get("error")})

@@ -18,12 +18,10 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,6 @@ from typing import Any
 from mads.kernel.errors import UsageError
 from mads.kernel.journal import reader
 
-from ..diff import behaviour
 
 LAST_RECORDINGS = 5
 DERIVED = ("rerun", "regen")
@@ -42,11 +39,21 @@ _NUMERIC = re.compile(r"\d+|[:.\-/T+Z]")
 ANY = "any"
 
 
+SERVICES = ("fiedler", "turing", "rogers")
+"""Started in every re-run of the gate: the LLM gateway, the secrets keeper, the conversation keeper."""
+
+
 @dataclass
 class Recording:
     id: str
     path: Path
     golden: bool
+
+    def cast(self, mad: str, known: set[str]) -> list[str]:
+        """The MADs a re-run starts: those the recording shows at work, the services, and the one gated.
+        Another MAD (an isolated Hopper costs a process) has no part in the recording's story; a candidate
+        that reaches for one gets an unknown tool, and that difference is reported."""
+        return sorted({*reader.active_mads(self.path), *SERVICES, mad} & known)
 
 
 def recordings_of(mad: str, sessions: Path, against: list[str]) -> tuple[list[Recording], str]:
@@ -73,20 +80,35 @@ def recordings_of(mad: str, sessions: Path, against: list[str]) -> tuple[list[Re
 
 
 # the worker pool --------------------------------------------------------------------------------------
+JOB_TIMEOUT = 300.0
+"""Seconds one re-run may take in a worker before the worker is killed and the recording called unusable."""
+
+
 class Pool:
-    """Worker processes re-running jobs; a worker that dies fails its job and is replaced."""
+    """Worker processes re-running jobs; a worker that dies or hangs fails its job and is replaced."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, job_timeout: float = JOB_TIMEOUT) -> None:
         self.size = max(1, size)
+        self.job_timeout = job_timeout
 
-    async def _start(self) -> asyncio.subprocess.Process:
+    @staticmethod
+    async def _start() -> asyncio.subprocess.Process:
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "madtui.regen.worker", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, limit=2**24)
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, limit=2**26)
+        assert worker.stdout is not None
+        await worker.stdout.readline()  # ready: its imports are done
         return worker
 
+    @staticmethod
+    async def _kill(worker: asyncio.subprocess.Process) -> int:
+        if worker.returncode is None:
+            worker.kill()
+        return await worker.wait()
+
     async def run(self, jobs: list[dict[str, Any]], done: Callable[[int, dict[str, Any]], None]) -> list[dict[str, Any]]:
-        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        """Every job's answer, in order; `done` hears of each as it ends. Cancelled: the workers are killed."""
+        results: list[dict[str, Any]] = [{"error": "not run"}] * len(jobs)
         queue: asyncio.Queue[int] = asyncio.Queue()
         for index in range(len(jobs)):
             queue.put_nowait(index)
@@ -98,34 +120,37 @@ class Pool:
                     index = queue.get_nowait()
                     if worker is None or worker.returncode is not None:
                         worker = await self._start()
-                        assert worker.stdout is not None
-                        await worker.stdout.readline()  # ready
                     assert worker.stdin is not None and worker.stdout is not None
+                    line, error = b"", None
                     try:
                         worker.stdin.write((json.dumps(jobs[index]) + "\n").encode())
                         await worker.stdin.drain()
-                        line = await worker.stdout.readline()
+                        line = await asyncio.wait_for(worker.stdout.readline(), self.job_timeout)
                     except (BrokenPipeError, ConnectionResetError):
-                        line = b""
+                        pass
+                    except asyncio.TimeoutError:
+                        error = f"the re-run took longer than {self.job_timeout:g} s"
                     if line:
                         results[index] = json.loads(line)
                     else:
-                        code = await worker.wait()
-                        results[index] = {"error": f"the re-run process died (exit {code})"}
+                        code = await self._kill(worker)
+                        results[index] = {"error": error or f"the re-run process died (exit {code})"}
                         worker = None
-                    done(index, results[index] or {})
-            finally:
-                if worker is not None and worker.returncode is None:
-                    assert worker.stdin is not None
-                    worker.stdin.close()
-                    try:
-                        await asyncio.wait_for(worker.wait(), 10)
-                    except asyncio.TimeoutError:
-                        worker.kill()
-                        await worker.wait()
+                    done(index, results[index])
+            except BaseException:
+                if worker is not None:
+                    await asyncio.shield(self._kill(worker))
+                raise
+            if worker is not None and worker.returncode is None:
+                assert worker.stdin is not None
+                worker.stdin.close()
+                try:
+                    await asyncio.wait_for(worker.wait(), 10)
+                except asyncio.TimeoutError:
+                    await self._kill(worker)
 
         await asyncio.gather(*(serve() for _ in range(min(self.size, len(jobs)))))
-        return [r or {"error": "not run"} for r in results]
+        return results
 
 
 # noise ----------------------------------------------------------------------------------------------
@@ -224,7 +249,7 @@ def compare_with_noise(current: Steps, candidate: Steps, noise: dict[tuple[Any, 
 # the gate -------------------------------------------------------------------------------------------------
 async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against: list[str],
                            mad_path: list[Path] | None, scratch: Path, cache: Path | None = None,
-                           fingerprint: str = "", progress: Callable[[dict[str, Any]], None] | None = None
+                           fingerprint: str = "", known: set[str] | None = None, progress: Callable[[dict[str, Any]], None] | None = None
                            ) -> dict[str, Any]:
     """Re-run the chosen recordings (current code twice, the candidate once) and compare; see the module docstring.
 
@@ -245,15 +270,19 @@ async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against
     keys: list[tuple[int, str]] = []
     for i, recording in enumerate(chosen):
         kept = _cached(cache, fingerprint, recording.path)
+        try:
+            cast = recording.cast(mad, known) if known else None
+        except Exception:  # an unreadable recording: its re-runs will say why
+            cast = None
         for run in runs:
             if kept is not None and run != "candidate":
-                answers[(i, run)] = {"journal": str(kept / f"{run}.db"), "same_as_recording":
-                                     json.loads((kept / "meta.json").read_text())["same_as_recording"]}
+                answers[(i, run)] = json.loads((kept / f"{run}.json").read_text())
                 continue
             keys.append((i, run))
             jobs.append({"source": str(recording.path), "sessions": str(scratch / f"{i}-{run}"),
+                         "compare": run == "current",
                          "mad_path": [str(p) for p in mad_path] if mad_path is not None else None,
-                         "replace": [str(candidate)] if run == "candidate" else []})
+                         "replace": [str(candidate)] if run == "candidate" else [], "only": cast})
         result["reused"] += kept is not None
     left = {i: sum(1 for key in keys if key[0] == i) for i in range(len(chosen))}
 
@@ -276,7 +305,8 @@ async def behavioural_gate(mad: str, candidate: Path, *, sessions: Path, against
         if problem is not None:
             result["recordings"].append({**entry, "status": "unusable", "reason": problem})
             continue
-        steps = [behaviour(Path(a["journal"])).steps for a in (first, again, cand)]
+        steps = [{mad: [(seq, step) for seq, step in found] for mad, found in a["steps"].items()}
+                 for a in (first, again, cand)]
         noise, unstable = learn_noise(steps[0], steps[1])
         if unstable:
             result["recordings"].append({**entry, "status": "unusable", "reason": unstable})
@@ -319,10 +349,8 @@ def _keep(cache: Path | None, fingerprint: str, recording: Path, first: dict[str
     cache.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
     for run, answer in (("current", first), ("again", again)):
-        with closing(sqlite3.connect(answer["journal"])) as src, closing(sqlite3.connect(building / f"{run}.db")) as dst:
-            src.backup(dst)
-    (building / "meta.json").write_text(json.dumps({"recording": str(recording),
-                                                    "same_as_recording": bool(first.get("same_as_recording"))}))
+        (building / f"{run}.json").write_text(json.dumps(answer, default=str))
+    (building / "meta.json").write_text(json.dumps({"recording": str(recording)}))
     try:
         building.rename(cache / _cache_key(fingerprint, recording))  # whole or not at all
     except OSError:  # another gate kept the same runs meanwhile

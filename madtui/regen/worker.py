@@ -3,8 +3,12 @@
 It reads one JSON job per line on stdin and answers one JSON line each, on its own channel
 (what MADs print goes to stderr):
 
-    job:    {"source", "sessions", "mad_path": [...] | null, "replace": [...]}
-    answer: {"journal", "inputs", "same_as_recording", "llm_unrecorded"} or {"error"}
+    job:    {"source", "sessions", "mad_path": [...] | null, "replace": [...], "only": [...] | null,
+             "compare": bool}
+    answer: {"journal", "inputs", "same_as_recording", "llm_unrecorded", "steps": {mad: [[seq, step], ...]}}
+            or {"error"}
+
+`steps` is each MAD's behaviour, normalised (`madtui.diff.behaviour`): worked out here, in parallel.
 
 The imports are paid once per worker, not once per recording.
 """
@@ -19,19 +23,22 @@ from typing import Any
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    from madtui.diff import behaviour
     from madtui.rerun import rerun
     from mads.kernel import MadError
 
     mad_path = [Path(p) for p in job["mad_path"]] if job.get("mad_path") is not None else None
     try:
         result = asyncio.run(rerun(Path(job["source"]), sessions=Path(job["sessions"]), mad_path=mad_path,
-                                   replace=[Path(p) for p in job.get("replace", [])]))
+                                   replace=[Path(p) for p in job.get("replace", [])], only=job.get("only"),
+                                   compare_to_source=job.get("compare", True)))
     except MadError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # a candidate's fault reaching the re-run: the recording cannot judge it
         return {"error": f"the re-run failed: {type(exc).__name__}: {exc}".splitlines()[0]}
-    return {"journal": str(result.journal), "inputs": result.inputs, "same_as_recording": result.report["same"],
-            "llm_unrecorded": result.llm_unrecorded}
+    return {"journal": str(result.journal), "inputs": result.inputs,
+            "same_as_recording": result.report.get("same"), "llm_unrecorded": result.llm_unrecorded,
+            "steps": behaviour(result.journal).steps}
 
 
 def main() -> None:

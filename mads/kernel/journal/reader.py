@@ -78,6 +78,17 @@ def read_meta(path: Path) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
 
 
+def active_mads(path: Path) -> list[str]:
+    """The MADs a recording shows at work: sending or receiving messages, calling or called, asking the LLM."""
+    with closing(_open(path)) as conn:
+        rows = conn.execute(
+            "SELECT mad FROM events WHERE kind IN ('message', 'tool_call', 'tool_result', 'llm_call', 'crash') "
+            "UNION SELECT json_extract(payload, '$.caller') FROM events WHERE kind = 'tool_call' "
+            "UNION SELECT r.value FROM events, json_each(json_extract(events.payload, '$.recipients')) AS r "
+            "WHERE events.kind = 'message'").fetchall()
+    return sorted({row[0] for row in rows if row[0] and row[0] not in ("kernel", "human")})
+
+
 def set_golden(path: Path, golden: bool) -> None:
     """Mark a recording golden (kept in its own meta, so the mark travels with the file)."""
     _open(path).close()  # a clear error for a file that is not a journal
