@@ -44,6 +44,7 @@ class MadApp(App[int]):
         Binding("f5", "pause", "Pause/Resume"),
         Binding("f7", "restart_ecosystem", "Restart all"),
         Binding("f8", "sessions", "Sessions"),
+        Binding("f9", "regen", "Regen"),
     ]
 
     def __init__(self, options: HostOptions, *, start_host: bool = True) -> None:
@@ -214,6 +215,15 @@ class MadApp(App[int]):
 
         if not isinstance(self.screen, SessionsScreen):
             self.push_screen(SessionsScreen(self.host_options.sessions, live=self.journal))
+
+    def action_regen(self) -> None:
+        from .screens.regen import RegenScreen
+
+        if not isinstance(self.screen, RegenScreen):
+            options = self.host_options
+            self.push_screen(RegenScreen(options.home, sessions=options.sessions, mad_path=list(options.mad_path),
+                                         provider=options.provider, environ=options.environ,
+                                         mad=self.main.focused_mad()))
 
     def open_replay(self, path: Path) -> None:
         """Hand the terminal to `mad replay` over this recording; the workbench comes back when it quits."""

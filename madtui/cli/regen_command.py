@@ -93,17 +93,27 @@ def regen(mad: str | None, instruction: str, candidate: Path | None, against: tu
                     accept_changes=accept_changes, allow_interface_change=allow_interface_change, attempts=attempts,
                     home=options.home, mad_path=list(options.mad_path), sessions=options.sessions)
                 report = await run_regen(request, llm=eco.services.get("llm") if generating else None, emit=emit,
-                                         progress=None if as_json else _progress)
+                                         progress=_progress_json if as_json else _progress)
         click.echo(json.dumps(report, indent=2, ensure_ascii=False, default=str) if as_json else render(report))
         sys.exit(report["exit"])
 
     run_async(body)(debug=options.debug)
 
 
+def _terminal() -> Any:
+    """The process's own stderr: while the session is recorded, sys.stderr writes become log events."""
+    return sys.__stderr__
+
+
+def _progress_json(update: dict[str, Any]) -> None:
+    """With --json, progress goes to stderr as one JSON object a line (the workbench's Regen screen reads it)."""
+    click.echo(json.dumps({"progress": update}), file=_terminal())
+
+
 def _progress(update: dict[str, Any]) -> None:
     if update["step"] == "generating":
-        click.echo(f"generating (attempt {update['attempt']} of {update['of']})", err=True)
+        click.echo(f"generating (attempt {update['attempt']} of {update['of']})", file=_terminal())
     elif update["step"] == "static":
-        click.echo("static gate", err=True)
+        click.echo("static gate", file=_terminal())
     elif update["step"] == "behaviour" and update["done"] == 0:
-        click.echo(f"re-running {update['of']} recording{'s' * (update['of'] != 1)}", err=True)
+        click.echo(f"re-running {update['of']} recording{'s' * (update['of'] != 1)}", file=_terminal())
