@@ -54,6 +54,8 @@ class Config:
     """MAD_ECOSYSTEM: the name of a distributed ecosystem, the prefix of its keys (several share one Redis)."""
     claim_idle: float = 60.0
     """Seconds an inbox entry may stay unacknowledged before another process of its MAD takes it over."""
+    lppm_min_support: int = 2
+    """MAD_LPPM_MIN_SUPPORT: agreeing Imperator resolutions before a learned template answers without the LLM."""
     replace: list[Path] = field(default_factory=list)
     """Module files that take the place of the modules defining the same MADs (`mad rerun --module`, `mad regen`)."""
 
@@ -69,6 +71,7 @@ class Config:
             sandbox=env.get("MAD_SANDBOX") or "auto",
             bus=env.get("MAD_BUS") or None,
             ecosystem=env.get("MAD_ECOSYSTEM") or "mad",
+            lppm_min_support=int(env.get("MAD_LPPM_MIN_SUPPORT") or 2),
         )
         for key, value in overrides.items():
             if value is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import Stage as StageAnswered
 from ..message import Message
+from .lppm import LPPM
 from .stages import DTR, Imperator, Outcome, Stage, Turn
 
 if TYPE_CHECKING:
@@ -46,14 +47,23 @@ class StageStats:
 
 
 class ThoughtEngine:
-    """One MAD's pipeline of stages: DTR, then (LPPM, CET when they come), then the Imperator."""
+    """One MAD's pipeline of stages: DTR, LPPM, then the Imperator (LPPM learns from what the Imperator resolved)."""
 
     def __init__(self, ecosystem: Host, mad: str, stages: list[Stage] | None = None) -> None:
         self.eco = ecosystem
         self.mad = mad
         runner = ecosystem.runner(mad)
-        self.stages = stages or [DTR(), Imperator(max_steps=runner.cls.max_imperator_steps)]
+        if stages is None:
+            config = getattr(ecosystem, "config", None)
+            isolated = getattr(ecosystem, "is_isolated", lambda cls: False)(runner.cls)
+            stages = [DTR()]
+            if not isolated:  # an isolated MAD's state is its own process's
+                stages.append(LPPM(lambda: self.eco.runner(mad).ctx.state,
+                                   min_support=getattr(config, "lppm_min_support", 2)))
+            stages.append(Imperator(max_steps=runner.cls.max_imperator_steps))
+        self.stages = stages
         self.stats = {stage.name: StageStats() for stage in self.stages}
+        self.lppm = next((stage for stage in self.stages if isinstance(stage, LPPM)), None)
 
     async def process(self, message: Message, direct: bool = False) -> Outcome:
         runner = self.eco.runner(self.mad)
@@ -80,6 +90,11 @@ class ThoughtEngine:
             stats.llm_calls += outcome.llm_calls
             stats.tokens += outcome.tokens
             stats.tokens_avoided += outcome.tokens_avoided
+            if self.lppm is not None and stage.name == "imperator":
+                try:
+                    self.lppm.learn(turn, outcome)
+                except Exception as exc:  # learning must never cost the answer
+                    ctx.log.warning("lppm: learning from %s failed: %s", message.id, exc)
             self.eco.hub.emit(StageAnswered(
                 mad=self.mad, conversation=message.conversation, correlation_id=message.correlation_id,
                 stage=stage.name, ok=outcome.ok, latency_ms=round(elapsed * 1000, 3),

@@ -46,6 +46,8 @@ class Outcome:
     tokens: int = 0
     tokens_avoided: int = 0
     tool_calls: list[str] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)
+    """Each tool call made: name, arguments, succeeded (what LPPM learns from)."""
 
 
 class Stage(ABC):
@@ -148,6 +150,7 @@ class Imperator(Stage):
         messages = self.context_builder(turn)
         calls = tokens = 0
         used: list[str] = []
+        made: list[tuple[str, dict[str, Any], bool]] = []
         for _ in range(self.max_steps):
             try:
                 response = await turn.llm(messages, tools)
@@ -158,7 +161,7 @@ class Imperator(Stage):
             tokens += response.input_tokens + response.output_tokens
             if not response.tool_calls:
                 return Outcome(True, response.text or "(no answer)", self.name, result=response.text,
-                               llm_calls=calls, tokens=tokens, tool_calls=used)
+                               llm_calls=calls, tokens=tokens, tool_calls=used, calls=made)
             messages.append({
                 "role": "assistant", "content": response.text,
                 "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
@@ -167,11 +170,14 @@ class Imperator(Stage):
                 used.append(call.name)
                 if call.name not in offered:
                     content = f"error: no tool named {call.name!r}; the tools are {', '.join(sorted(offered))}"
+                    made.append((call.name, dict(call.arguments), False))
                 else:
                     try:
                         content = render(await turn.call(call.name, call.arguments, False))
+                        made.append((call.name, dict(call.arguments), True))
                     except MadError as exc:
                         content = f"error: {one_line(exc)}"
+                        made.append((call.name, dict(call.arguments), False))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
         return Outcome(False, f"stopped after {self.max_steps} rounds of tool calls without an answer",
                        self.name, llm_calls=calls, tokens=tokens, tool_calls=used)
