@@ -9,6 +9,7 @@ import click
 from madtui import __version__
 
 from .ecosystem_commands import call, record, run, send, tools
+from .lppm_command import lppm
 from .mcp_command import mcp
 from .regen_command import regen
 from .replay_command import replay
@@ -58,6 +59,7 @@ cli.add_command(record)
 cli.add_command(replay)
 cli.add_command(rerun)
 cli.add_command(regen)
+cli.add_command(lppm)
 cli.add_command(sessions)
 cli.add_command(tui)
 

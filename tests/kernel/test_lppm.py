@@ -179,3 +179,31 @@ async def test_learned_templates_survive_a_restart_and_a_rerun_of_the_session_is
     (journal,) = sessions.glob("*.db")
     result = await rerun(journal, sessions=tmp_path / "reruns", mad_path=[])
     assert result.report["same"], json.dumps(result.report["mads"], indent=1)[:3000]
+
+
+async def test_mad_lppm_lists_and_forgets_the_templates_and_a_forgotten_one_no_longer_serves(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from madtui.cli import cli
+
+    mad, phrasing, *_, seen, new = PHRASINGS[0]
+    env = {"MAD_HOME": str(tmp_path / "home")}
+    async with ecosystem(tmp_path) as eco:
+        for values in seen:
+            await ask(eco, mad, request(phrasing, values))
+        listed = CliRunner().invoke(cli, ["lppm", "list", "--json"], env=env)
+        (template,) = json.loads(listed.stdout)
+        assert template["mad"] == "horace" and template["serving"] and template["support"] == 2
+        assert template["template"] == "please save {content0:name} into {path0:path}"
+        assert template["plan"] == [{"tool": "horace_write_file", "arguments": {"path": {"slot": "path0"},
+                                                                                "content": {"slot": "content0"}}}]
+        text = CliRunner().invoke(cli, ["lppm", "list"], env=env).stdout
+        assert f"{template['id']}  horace   serving support 2" in text
+        gone = CliRunner().invoke(cli, ["lppm", "forget", template["id"]], env=env)
+        assert gone.exit_code == 0 and gone.stdout.strip() == "forgot 1 template"
+        stage, _ = await ask(eco, mad, request(phrasing, new[0]))
+        assert stage["name"] == "imperator"
+        unknown = CliRunner().invoke(cli, ["lppm", "forget", "nosuch"], env=env)
+        assert unknown.exit_code == 2 and "no template 'nosuch'" in unknown.stderr
+        assert CliRunner().invoke(cli, ["lppm", "forget"], env=env).exit_code == 2
+        assert CliRunner().invoke(cli, ["lppm", "forget", "--mad", "horace"], env=env).exit_code == 0
