@@ -13,7 +13,7 @@ from sqlite_utils import Migrations
 
 from mads.kernel import MAD, ToolError, tool
 from mads.kernel.events import LLMCall, LLMResult
-from mads.kernel.llm import LLMError, LLMRequest, LLMResponse, Provider, make_provider
+from mads.kernel.llm import LLMError, LLMRequest, LLMResponse, Provider, estimate_tokens, make_provider
 
 migrations = Migrations("fiedler")
 
@@ -96,7 +96,8 @@ class Fiedler(MAD):
             model = models[0] if models else ""
         tools = tools or []
         self.ctx.emit(LLMCall(caller=mad, model=model, messages=len(messages),
-                              tools=[t.get("name", "") for t in tools], prompt=copy.deepcopy(messages)))
+                              tools=[t.get("name", "") for t in tools], prompt=copy.deepcopy(messages),
+                              context_tokens=sum(estimate_tokens(str(m.get("content") or "")) for m in messages)))
         started = time.perf_counter()
         error: str | None = None
         response: LLMResponse | None = None

@@ -54,6 +54,8 @@ class Config:
     """MAD_ECOSYSTEM: the name of a distributed ecosystem, the prefix of its keys (several share one Redis)."""
     claim_idle: float = 60.0
     """Seconds an inbox entry may stay unacknowledged before another process of its MAD takes it over."""
+    context_budget: dict[str, int] = field(default_factory=dict)
+    """MAD_CONTEXT_BUDGET: tokens of the Imperator's context, per MAD (`horace=2000`) or for all (`*`)."""
     lppm_min_support: int = 2
     """MAD_LPPM_MIN_SUPPORT: agreeing Imperator resolutions before a learned template answers without the LLM."""
     replace: list[Path] = field(default_factory=list)

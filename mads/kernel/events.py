@@ -155,6 +155,8 @@ class LLMCall(Event):
     messages: int
     tools: list[str]
     prompt: list[dict[str, Any]]
+    context_tokens: int = OMIT
+    """The prompt's size in tokens (estimated): what CET built for the model, as sent."""
 
 
 @dataclass(slots=True, kw_only=True)

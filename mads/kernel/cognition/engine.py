@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..events import Stage as StageAnswered
 from ..message import Message
+from .cet import CET, DEFAULT_BUDGET
 from .lppm import LPPM
 from .stages import DTR, Imperator, Outcome, Stage, Turn
 
@@ -60,7 +61,9 @@ class ThoughtEngine:
             if not isolated:  # an isolated MAD's state is its own process's
                 stages.append(LPPM(lambda: self.eco.runner(mad).ctx.state,
                                    min_support=getattr(config, "lppm_min_support", 2)))
-            stages.append(Imperator(max_steps=runner.cls.max_imperator_steps))
+            budgets = getattr(config, "context_budget", {}) or {}
+            budget = budgets.get(mad, budgets.get("*", DEFAULT_BUDGET))
+            stages.append(Imperator(max_steps=runner.cls.max_imperator_steps, context_builder=CET(budget)))
         self.stages = stages
         self.stats = {stage.name: StageStats() for stage in self.stages}
         self.lppm = next((stage for stage in self.stages if isinstance(stage, LPPM)), None)
@@ -76,7 +79,9 @@ class ThoughtEngine:
         async def llm(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
             return await ctx.llm(messages, tools)
 
-        turn = Turn(message, self.mad, runner.cls.description, runner.cls.tools, call, llm, direct)
+        tools = getattr(self.eco, "tools", None)
+        known = frozenset(tools()) if callable(tools) else frozenset()
+        turn = Turn(message, self.mad, runner.cls.description, runner.cls.tools, call, llm, direct, known)
         for stage in self.stages:
             started = time.perf_counter()
             outcome = await stage.handle(turn)

@@ -6,6 +6,7 @@ further stages and as the Imperator's `context_builder`.
 """
 from __future__ import annotations
 
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,8 @@ class Turn:
     llm: Callable[[list[dict[str, Any]], list[dict[str, Any]]], Awaitable[LLMResponse]]
     direct: bool = False
     """True when the text was given to this MAD directly (converse), so `tool k=v` needs no @mention."""
+    known_tools: frozenset[str] = frozenset()
+    """Every tool of the ecosystem (CET asks Rogers and Dewey for the conversation when they run)."""
 
 
 @dataclass
@@ -139,15 +142,20 @@ class Imperator(Stage):
 
     name = "imperator"
 
-    def __init__(self, max_steps: int = 6,
-                 context_builder: Callable[[Turn], list[dict[str, Any]]] = default_context) -> None:
+    def __init__(self, max_steps: int = 6, context_builder: Any = default_context) -> None:
         self.max_steps = max_steps
         self.context_builder = context_builder
+        """A function of the turn giving the messages (CET's `build`, which may be async), or an object with
+        `build(turn)` and `tools(turn, offered)`."""
 
     async def handle(self, turn: Turn) -> Outcome | None:
         tools = tool_definitions(turn.tools, turn.mad)
         offered = {t["name"] for t in tools}
-        messages = self.context_builder(turn)
+        builder = self.context_builder
+        if hasattr(builder, "tools"):
+            tools = builder.tools(turn, tools)
+        built = builder.build(turn) if hasattr(builder, "build") else builder(turn)
+        messages = await built if inspect.isawaitable(built) else built
         calls = tokens = 0
         used: list[str] = []
         made: list[tuple[str, dict[str, Any], bool]] = []
