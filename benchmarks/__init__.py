@@ -15,7 +15,7 @@ __all__ = [
     "percentile", "run_figures",
 ]
 
-_NOT_FIGURES = {"harness", "__main__", "cli"}
+_NOT_FIGURES = {"harness", "__main__", "cli", "evaluation"}
 
 
 def load_figures() -> Registry:

@@ -22,6 +22,12 @@ FIGURES = {
     "isolated_start": ("s", "value < 1"),
     "isolation_neighbour_p99": ("ms", "ratio <= 1.5"),
     "regen_gate_time": ("s", "value < 10"),
+    "lppm_hit_rate": ("share", "value >= 0.8"),
+    "lppm_false_hits": ("traps served", "value == 0"),
+    "lppm_route_p50": ("ms", "value < 5"),
+    "tokens_saved": ("tokens", "ratio <= 0.5"),
+    "cet_token_ratio": ("tokens", "ratio <= 0.5"),
+    "cet_fact_recall": ("share", "value == 1"),
 }
 
 
@@ -36,6 +42,7 @@ def test_the_figures_are_registered_with_their_units_and_targets() -> None:
     ("reload_latency", 2), ("reload_latency_p95", 2), ("tui_first_paint", 1), ("tui_keypress_latency", 5),
     ("tui_scroll_100k", 5), ("run_ready", 1), ("tui_start_paint", 1),
     ("isolated_call_roundtrip", 20), ("isolated_start", 1), ("isolation_neighbour_p99", 20), ("regen_gate_time", 3),
+    ("cet_token_ratio", 40),
 ])
 async def test_each_figure_reports_value_unit_baseline_and_ratio(name: str, n: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
