@@ -54,6 +54,8 @@ class Conversing:
         runner = self.runners.get(message.sender)
         if runner is not None:
             runner.account.messages_out += 1
+            if message.reply_to is not None:
+                runner.last_answered = message.reply_to
         if self.hub.sinks:  # (the unrecorded bus pays nothing for events)
             self.hub.emit_message(message, recipients)
 

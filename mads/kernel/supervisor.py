@@ -109,6 +109,8 @@ class MADRunner:
         self.crash_window = crash_window
         self.crash_times: deque[float] = deque()
         self.restarts = 0
+        self.last_answered: str | None = None
+        """The id of the last message this MAD published a reply to."""
         self.last_active = time.time()
         self._task: asyncio.Task[None] | None = None
         self._resume = asyncio.Event()
@@ -358,7 +360,8 @@ class MADRunner:
             reason = f"{self.name} was interrupted while running {handler}"
             if type(item) is Invocation and not item.future.done():
                 item.future.set_exception(MADUnavailable(reason))
-            elif type(item) is Delivery and item.addressed and item.message.reply_to is None:
+            elif (type(item) is Delivery and item.addressed and item.message.reply_to is None
+                  and self.last_answered != item.message.id):  # a handler that already replied owes no error
                 await self._reply_error(item, reason)
             if receipt is not None:
                 receipt.finish(error=MADUnavailable(reason))
