@@ -44,6 +44,25 @@ class NameList(click.ParamType):
         return ",".join(parts)
 
 
+class Budget(click.ParamType):
+    """A context budget in tokens, for every MAD (`3000`) or one (`horace=2000`); MAD_CONTEXT_BUDGET is comma-separated."""
+
+    name = "[MAD=]TOKENS"
+    envvar_list_splitter = ","
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        mad, _, tokens = str(value).strip().rpartition("=")
+        try:
+            amount = int(tokens)
+        except ValueError:
+            amount = 0
+        if amount < 100 or (mad and not mad.replace("_", "").replace("-", "").isalnum()):
+            self.fail(f"{value!r} is not a budget: TOKENS (at least 100) or MAD=TOKENS", param, ctx)
+        return (mad.lower().lstrip("@") or "*", amount)
+
+
 def names_of(values: tuple[str, ...]) -> tuple[str, ...]:
     """The names of a NameList option, commas split."""
     return tuple(dict.fromkeys(part for value in values for part in value.split(",")))
@@ -89,6 +108,12 @@ def ecosystem_options(fn: F | None = None, *, timeout: bool = True) -> Any:
         isolate_option,
         *bus_options,
         *([timeout_option] if timeout else []),
+        click.option("--context-budget", "context_budget", type=Budget(), multiple=True, envvar="MAD_CONTEXT_BUDGET",
+                     show_envvar=True, help="Tokens of the Imperator's context (CET), for all MADs or MAD=TOKENS "
+                                            "(repeatable; default 3000)."),
+        click.option("--lppm-min-support", "lppm_min_support", type=click.IntRange(min=1), default=2,
+                     envvar="MAD_LPPM_MIN_SUPPORT", show_default=True, show_envvar=True,
+                     help="Agreeing Imperator resolutions before LPPM answers a phrasing without the LLM."),
         click.option("--sessions", type=click.Path(file_okay=False, path_type=Path), envvar="MAD_SESSIONS",
                      default="sessions", show_default=True, show_envvar=True,
                      help="Folder of session recordings."),
@@ -129,6 +154,8 @@ class EcosystemOptions:
     no_record: bool
     debug: bool
     call_timeout: float | None = None
+    context_budget: tuple[tuple[str, int], ...] = ()
+    lppm_min_support: int = 2
 
     def ecosystem(self, *, host_all: bool = False, **overrides: Any) -> Ecosystem:
         """The command's ecosystem. With --bus it hosts the --mads (`host_all`: every MAD, unless --mads)."""
@@ -137,7 +164,8 @@ class EcosystemOptions:
             hosted = []  # attached: it calls the others' MADs and hosts none
         eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, self.isolate, bus=self.bus,
                                     ecosystem=self.ecosystem_name, claim_idle=self.claim_idle, only=hosted,
-                                    call_timeout=self.call_timeout, **overrides))
+                                    call_timeout=self.call_timeout, context_budget=dict(self.context_budget),
+                                    lppm_min_support=self.lppm_min_support, **overrides))
         setup_logging(self.debug, eco)
         return eco
 
@@ -159,7 +187,9 @@ def gather(kwargs: dict[str, Any]) -> EcosystemOptions:
     fields = ("home", "mad_path", "provider", "isolate", "bus", "mads", "ecosystem_name", "claim_idle", "sessions",
               "no_record", "debug")
     options = EcosystemOptions(**{name: kwargs.pop(name) for name in fields},
-                               call_timeout=kwargs.pop("call_timeout", None))
+                               call_timeout=kwargs.pop("call_timeout", None),
+                               context_budget=tuple(kwargs.pop("context_budget", ())),
+                               lppm_min_support=kwargs.pop("lppm_min_support", 2))
     options.isolate, options.mads = names_of(options.isolate), names_of(options.mads)
     return options
 

@@ -122,6 +122,7 @@ class ThoughtEngine:
     def _data(self, outcome: Outcome) -> dict[str, Any]:
         data: dict[str, Any] = {"ok": outcome.ok, "stage": {
             "name": outcome.stage, "llm_calls": outcome.llm_calls, "tokens": outcome.tokens,
+            "tokens_in": outcome.tokens_in, "tokens_out": outcome.tokens_out,
             "tokens_avoided": outcome.tokens_avoided, "tool_calls": outcome.tool_calls}}
         if outcome.ok:
             data["result"] = outcome.result

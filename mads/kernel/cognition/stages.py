@@ -48,6 +48,8 @@ class Outcome:
     llm_calls: int = 0
     tokens: int = 0
     tokens_avoided: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
     tool_calls: list[str] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any], bool]] = field(default_factory=list)
     """Each tool call made: name, arguments, succeeded (what LPPM learns from)."""
@@ -156,7 +158,7 @@ class Imperator(Stage):
             tools = builder.tools(turn, tools)
         built = builder.build(turn) if hasattr(builder, "build") else builder(turn)
         messages = await built if inspect.isawaitable(built) else built
-        calls = tokens = 0
+        calls = tokens = tokens_in = tokens_out = 0
         used: list[str] = []
         made: list[tuple[str, dict[str, Any], bool]] = []
         for _ in range(self.max_steps):
@@ -164,12 +166,16 @@ class Imperator(Stage):
                 response = await turn.llm(messages, tools)
             except (LLMError, MadError) as exc:
                 return Outcome(False, f"the language model could not answer: {exc}", self.name,
-                               llm_calls=calls, tokens=tokens, tool_calls=used)
+                               llm_calls=calls, tokens=tokens, tool_calls=used, tokens_in=tokens_in,
+                               tokens_out=tokens_out)
             calls += 1
             tokens += response.input_tokens + response.output_tokens
+            tokens_in += response.input_tokens
+            tokens_out += response.output_tokens
             if not response.tool_calls:
                 return Outcome(True, response.text or "(no answer)", self.name, result=response.text,
-                               llm_calls=calls, tokens=tokens, tool_calls=used, calls=made)
+                               llm_calls=calls, tokens=tokens, tool_calls=used, calls=made, tokens_in=tokens_in,
+                               tokens_out=tokens_out)
             messages.append({
                 "role": "assistant", "content": response.text,
                 "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
@@ -188,4 +194,5 @@ class Imperator(Stage):
                         made.append((call.name, dict(call.arguments), False))
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
         return Outcome(False, f"stopped after {self.max_steps} rounds of tool calls without an answer",
-                       self.name, llm_calls=calls, tokens=tokens, tool_calls=used)
+                       self.name, llm_calls=calls, tokens=tokens, tool_calls=used, tokens_in=tokens_in,
+                       tokens_out=tokens_out)
