@@ -89,3 +89,19 @@ async def test_mad_lppm_lists_and_forgets_the_templates_and_a_forgotten_one_no_l
         assert unknown.exit_code == 2 and "no template 'nosuch'" in unknown.stderr
         assert CliRunner().invoke(cli, ["lppm", "forget"], env=env).exit_code == 2
         assert CliRunner().invoke(cli, ["lppm", "forget", "--mad", "horace"], env=env).exit_code == 0
+
+
+async def test_fiedler_get_usage_shows_tokens_used_and_avoided_per_mad_and_stage(tmp_path: Path) -> None:
+    mad, phrasing, *_, seen, new = PHRASINGS[0]
+    async with ecosystem(tmp_path) as eco:
+        for values in [*seen, new[0]]:
+            await ask(eco, mad, request(phrasing, values))
+        await ask(eco, mad, "@Horace read_file path=a.txt")
+        usage = await eco.call_tool("fiedler_get_usage", {"mad": "horace"})
+    stages = {row["stage"]: row for row in usage["stages"]}
+    assert set(stages) == {"dtr", "lppm", "imperator"} and all(r["mad"] == "horace" for r in usage["stages"])
+    assert stages["imperator"]["answers"] == 2 and stages["imperator"]["llm_calls"] == 4
+    assert stages["imperator"]["tokens"] == usage["totals"]["input_tokens"] + usage["totals"]["output_tokens"] > 0
+    assert stages["lppm"]["answers"] == 1 and stages["lppm"]["llm_calls"] == 0 and stages["lppm"]["tokens"] == 0
+    assert stages["lppm"]["tokens_avoided"] > 0 and stages["dtr"]["tokens_avoided"] > 0
+    assert usage["tokens_avoided"] == stages["lppm"]["tokens_avoided"] + stages["dtr"]["tokens_avoided"]

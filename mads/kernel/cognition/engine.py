@@ -100,6 +100,10 @@ class ThoughtEngine:
                     self.lppm.learn(turn, outcome)
                 except Exception as exc:  # learning must never cost the answer
                     ctx.log.warning("lppm: learning from %s failed: %s", message.id, exc)
+            gateway = getattr(self.eco, "services", {}).get("llm")
+            note = getattr(gateway, "note_stage", None)
+            if note is not None:  # Fiedler keeps the tokens used and avoided per MAD and stage
+                note(self.mad, stage.name, outcome.llm_calls, outcome.tokens, outcome.tokens_avoided)
             self.eco.hub.emit(StageAnswered(
                 mad=self.mad, conversation=message.conversation, correlation_id=message.correlation_id,
                 stage=stage.name, ok=outcome.ok, latency_ms=round(elapsed * 1000, 3),
