@@ -17,6 +17,9 @@ from typing import Any
 from mads.kernel.journal.reader import row_to_event
 
 HISTORY_SECONDS = 60
+STAGE_MARKS = {"lppm": "↺", "imperator": "✦"}
+"""Before a reply's arrow: ↺ LPPM served a learned phrasing (no LLM), ✦ the Imperator asked the model;
+none for a deterministic command (DTR)."""
 MAX_LINES = 200_000
 
 
@@ -46,6 +49,8 @@ class MadView:
     messages_per_s: float = 0.0
     mailbox_depth: int = 0
     tokens: int = 0
+    tokens_avoided: int = 0
+    """Tokens the Thought Engine did not spend (DTR and LPPM answers), from its stage events."""
     cost: float = 0.0
     errors: int = 0
     tool_calls: int = 0
@@ -207,7 +212,10 @@ class Timeline:
         error = "error" in message.get("tags", [])
         changed = set()
         if sender in self.mads:
-            self.mads[sender].add(Line(e["seq"], e["wall"], "out", f"→ {_short(content, 400)}",
+            data = message.get("data")
+            stage = data.get("stage") if isinstance(data, dict) else None
+            mark = STAGE_MARKS.get(stage.get("name"), "") if isinstance(stage, dict) else ""  # who answered
+            self.mads[sender].add(Line(e["seq"], e["wall"], "out", f"{mark}→ {_short(content, 400)}",
                                        detail=content, ok=not error))
             changed.add(sender)
         for name in p.get("recipients", []):
@@ -216,6 +224,11 @@ class Timeline:
                                          detail=content))
                 changed.add(name)
         return changed
+
+    def _on_stage(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        view.tokens_avoided += int(p.get("tokens_avoided") or 0)
+        return {view.name}
 
     def _on_tool_call(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         view = self.mad(e["mad"])

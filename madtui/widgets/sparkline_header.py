@@ -48,6 +48,7 @@ class PaneHeader(Vertical):
         version = f" {view.version}" if view.version else ""
         errors = f" [red]✗{view.errors}[/red]" if view.errors else ""  # on the short line, so a narrow pane keeps it
         cost = f" ${view.cost:.4f}" if view.cost else ""
+        saved = f" · {view.tokens_avoided} saved" if view.tokens_avoided else ""  # by DTR and LPPM
         where = f" · {short_node(view.node)}" if view.node else ""  # distributed: the process hosting it
         if view.placement == "isolated":  # its own process: the figures are that process's
             self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}{where}"
@@ -57,6 +58,6 @@ class PaneHeader(Vertical):
         else:
             self._line("#title", f"[b]{key}{view.name}[/b] {mark} {view.state}{version}{errors}{where}")
             self._line("#figures", f"cpu {view.cpu_percent:4.1f}% · {view.messages_per_s:.1f} msg/s"
-                                   f" · box {view.mailbox_depth} · {view.tokens} tok{cost}")
+                                   f" · box {view.mailbox_depth} · {view.tokens} tok{cost}{saved}")
         self.query_one("#cpu", CpuTrace).samples = tuple(view.cpu_history)
         self.set_class(view.state == "failed", "-failed")
