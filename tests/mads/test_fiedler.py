@@ -45,7 +45,9 @@ async def test_with_the_scripted_provider_prose_makes_the_imperator_call_a_tool_
         assert [e.payload["result"] for e in eco.events.of("tool_result")] == [{"noted": "hello"}]
         calls = [e.payload for e in eco.events.of("llm_call")]
         prompt = calls[0].pop("prompt")
+        tokens = calls[0].pop("context_tokens")
         assert calls[0] == {"caller": "probe", "model": "scripted", "messages": 2, "tools": ["probe_note"]}
+        assert tokens == sum(max(1, len(m["content"]) // 4) for m in prompt)  # what the model was sent
         assert [m["role"] for m in prompt] == ["system", "user"] and prompt[1]["content"].startswith("@Probe")
         assert calls[1]["messages"] == 4
         result = eco.events.of("llm_result")[0].payload
