@@ -72,6 +72,18 @@ def process_text(timeline: Timeline) -> str:
     return line
 
 
+def tokens_text(timeline: Timeline) -> str:
+    """Tokens the model spent and those the Thought Engine saved (DTR commands, LPPM), per MAD; empty before any."""
+    views = [view for name, view in timeline.mads.items() if name != "kernel"]
+    saved = [view for view in views if view.tokens_avoided]
+    if not saved:
+        return ""
+    used = sum(view.tokens for view in views)
+    per_mad = " · ".join(f"{view.name} {view.tokens_avoided:,}"
+                         for view in sorted(saved, key=lambda v: -v.tokens_avoided))
+    return f"tokens · {used:,} used · {sum(v.tokens_avoided for v in saved):,} saved: {per_mad}"
+
+
 class ResourcesScreen(Screen[None]):
     """What each MAD costs: sorted rows (CPU % first), the selected MAD's CPU graph, and py-spy profiles."""
 
@@ -121,7 +133,9 @@ class ResourcesScreen(Screen[None]):
 
     def _show_rows(self) -> None:
         self.table.show(self.views())
-        self.query_one("#resources-process", Static).update(process_text(self.timeline))
+        tokens = tokens_text(self.timeline)
+        self.query_one("#resources-process", Static).update(process_text(self.timeline)
+                                                            + (f"\n{tokens}" if tokens else ""))
         session = self.timeline.session_id or "no session yet"
         self.query_one("#resources-title", Static).update(
             f"[b]resources[/b] · {session} · {self.timeline.ecosystem_state} · sampled once a second")

@@ -26,3 +26,14 @@ def test_replies_are_marked_by_stage_and_saved_tokens_add_up() -> None:
     assert [line.text.split(" #")[0] for line in view.lines] == [
         "→ @human", "↺→ @human", "✦→ @human", "→ @human"]
     assert view.tokens_avoided == 720
+
+
+def test_the_resources_screen_says_the_tokens_saved_per_mad() -> None:
+    from madtui.screens.resources import tokens_text
+
+    timeline = Timeline()
+    assert tokens_text(timeline) == ""
+    timeline.apply([stage(1, "dtr", 300), stage(2, "lppm", 420),
+                    {**stage(3, "dtr", 50), "mad": "rogers"}])
+    timeline.mads["horace"].tokens = 1200
+    assert tokens_text(timeline) == "tokens · 1,200 used · 770 saved: horace 720 · rogers 50"
