@@ -54,6 +54,8 @@ class Config:
     """MAD_ECOSYSTEM: the name of a distributed ecosystem, the prefix of its keys (several share one Redis)."""
     claim_idle: float = 60.0
     """Seconds an inbox entry may stay unacknowledged before another process of its MAD takes it over."""
+    default_mad: str = "fiedler"
+    """MAD_DEFAULT_MAD: who answers prose addressed to nobody, in a conversation with no MAD in it."""
     context_budget: dict[str, int] = field(default_factory=dict)
     """MAD_CONTEXT_BUDGET: tokens of the Imperator's context, per MAD (`horace=2000`) or for all (`*`)."""
     lppm_min_support: int = 2
@@ -74,6 +76,7 @@ class Config:
             bus=env.get("MAD_BUS") or None,
             ecosystem=env.get("MAD_ECOSYSTEM") or "mad",
             lppm_min_support=int(env.get("MAD_LPPM_MIN_SUPPORT") or 2),
+            default_mad=env.get("MAD_DEFAULT_MAD") or "fiedler",
         )
         for key, value in overrides.items():
             if value is not None:

@@ -145,8 +145,13 @@ class Conversing:
         addressed = [m for m in message.mentions if m in mads and m != sender]
         if not addressed:
             conv = await self.bus.get_conversation(conversation)
-            if not any(p in mads for p in conv.participants):
-                raise UsageError("mention a MAD with @Name, for example: @Dewey search query=hello")
+            if not any(p in mads for p in conv.participants):  # nobody would hear it: the default MAD answers
+                default = self.config.default_mad.lower().lstrip("@")
+                if default not in mads:
+                    raise UsageError(f"mention a MAD with @Name, for example: @Dewey search query=hello "
+                                     f"(the default MAD {default!r} is not running)")
+                message.mentions = [*message.mentions, default]
+                addressed = [default]
         self.hub.emit(HumanInput(mad=sender, conversation=conversation, correlation_id=message.correlation_id,
                                  content=message.content, message_id=message.id))
         replies = await self.exchange(message, timeout=timeout, expect=len(addressed))

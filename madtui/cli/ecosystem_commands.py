@@ -158,6 +158,10 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, **s
                 click.echo(_reply_line(reply))
         for name in missing:
             click.echo(f"mad: error: no reply from @{name} within {timeout:g} s", err=True)
+        if not expected and not replies:  # never silent: said to MADs of the conversation, none of them addressed
+            click.echo("mad: error: no MAD was addressed and none answered: mention one, for example "
+                       "@Dewey search query=hello", err=True)
+            return 1
         failed = missing or any("error" in r.tags for r in replies)
         return 1 if failed else 0
 

@@ -111,6 +111,9 @@ def ecosystem_options(fn: F | None = None, *, timeout: bool = True) -> Any:
         click.option("--context-budget", "context_budget", type=Budget(), multiple=True, envvar="MAD_CONTEXT_BUDGET",
                      show_envvar=True, help="Tokens of the Imperator's context (CET), for all MADs or MAD=TOKENS "
                                             "(repeatable; default 3000)."),
+        click.option("--default-mad", "default_mad", type=NameList(), envvar="MAD_DEFAULT_MAD", default="fiedler",
+                     show_default=True, show_envvar=True,
+                     help="Who answers prose addressed to nobody in a conversation with no MAD in it."),
         click.option("--lppm-min-support", "lppm_min_support", type=click.IntRange(min=1), default=2,
                      envvar="MAD_LPPM_MIN_SUPPORT", show_default=True, show_envvar=True,
                      help="Agreeing Imperator resolutions before LPPM answers a phrasing without the LLM."),
@@ -156,6 +159,7 @@ class EcosystemOptions:
     call_timeout: float | None = None
     context_budget: tuple[tuple[str, int], ...] = ()
     lppm_min_support: int = 2
+    default_mad: str = "fiedler"
 
     def ecosystem(self, *, host_all: bool = False, **overrides: Any) -> Ecosystem:
         """The command's ecosystem. With --bus it hosts the --mads (`host_all`: every MAD, unless --mads)."""
@@ -165,7 +169,8 @@ class EcosystemOptions:
         eco = Ecosystem(make_config(self.home, self.mad_path, self.provider, self.isolate, bus=self.bus,
                                     ecosystem=self.ecosystem_name, claim_idle=self.claim_idle, only=hosted,
                                     call_timeout=self.call_timeout, context_budget=dict(self.context_budget),
-                                    lppm_min_support=self.lppm_min_support, **overrides))
+                                    lppm_min_support=self.lppm_min_support, default_mad=self.default_mad,
+                                    **overrides))
         setup_logging(self.debug, eco)
         return eco
 
@@ -189,7 +194,8 @@ def gather(kwargs: dict[str, Any]) -> EcosystemOptions:
     options = EcosystemOptions(**{name: kwargs.pop(name) for name in fields},
                                call_timeout=kwargs.pop("call_timeout", None),
                                context_budget=tuple(kwargs.pop("context_budget", ())),
-                               lppm_min_support=kwargs.pop("lppm_min_support", 2))
+                               lppm_min_support=kwargs.pop("lppm_min_support", 2),
+                               default_mad=kwargs.pop("default_mad", "fiedler"))
     options.isolate, options.mads = names_of(options.isolate), names_of(options.mads)
     return options
 

@@ -132,6 +132,19 @@ async def test_a_command_typed_in_the_composer_writes_the_file_and_horaces_pane_
         assert any(text.startswith("⚙ horace_write_file path=tui.txt") for text in shown)
 
 
+async def test_prose_addressed_to_nobody_is_answered_in_fiedlers_pane(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        await type_text(pilot, "hello, who are you?")
+        await pilot.press("enter")
+        await until(pilot, lambda: any("No language model is configured" in line.detail
+                                       for line in app.timeline.mads["fiedler"].lines if line.detail),
+                    "Fiedler's answer in its pane")
+        assert any(line.text.startswith("✦→ @human #success No language model")
+                   for line in app.timeline.mads["fiedler"].lines)
+
+
 async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
