@@ -133,6 +133,8 @@ class RerunResult:
     llm_mismatches: int
     llm_unrecorded: int = 0
     """LLM calls the recording had no answer for (the re-run cannot stand for the original)."""
+    effects: list[list[dict[str, Any]]] = field(default_factory=list)
+    """Per input, in order: the messages and tool results it caused in the re-run ({kind, mad, payload})."""
 
 
 async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = None, live_llm: bool = False,
@@ -172,6 +174,7 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
         seen = ListSink(lambda e: e.kind in ("tool_result", "message"))
         eco.hub.add_sink(seen)
         ids = IdMap()
+        effects: list[list[dict[str, Any]]] = []
         with record_session(eco, sessions, argv=["mad", "rerun", str(source)], command="rerun") as recording:
             assert recording is not None
             recording.writer.set_meta("rerun_of", meta.get("session_id", source.stem))
@@ -185,10 +188,11 @@ async def rerun(source: Path, *, sessions: Path, mad_path: list[Path] | None = N
                     high = bisect.bisect_left(seqs, until) if until is not None else len(seqs)
                     window = recorded[low:high]
                     ids.learn(_outcome_ids(window), _outcome_ids(seen.events[start:]))
+                    effects.append([{"kind": r.kind, "mad": r.mad, "payload": r.payload} for r in seen.events[start:]])
                 mismatches, unrecorded = _replayed(eco)  # Fiedler lets go of its provider when it stops
             journal = recording.path
     report = compare(source, journal) if compare_to_source else {}
-    return RerunResult(source, journal, len(inputs), report, mismatches, unrecorded)
+    return RerunResult(source, journal, len(inputs), report, mismatches, unrecorded, effects)
 
 
 def _replayed(eco: Ecosystem) -> tuple[int, int]:

@@ -345,6 +345,21 @@ class DeadLetter(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class Handled(Event):
+    """A MAD finished handling a message or a tool call: the CPU it spent on it (its handler's steps, summed)."""
+
+    kind: ClassVar[str] = "handled"
+    handler: str
+    cpu_ms: float
+    wall_ms: float
+    message_id: str | None = OMIT
+    sender: str | None = OMIT
+    tool: str | None = OMIT
+    head: str = OMIT
+    """The first line of the message (120 characters at most)."""
+
+
+@dataclass(slots=True, kw_only=True)
 class Regen(Event):
     """A step of `mad regen`: a candidate generated, a gate passed or failed, a module applied or rolled back."""
 
@@ -372,7 +387,7 @@ class Custom(Event):
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
     SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, Log, State, Crash,
     Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked, BusLost,
-    BusBack, DeadLetter, Regen)}
+    BusBack, DeadLetter, Regen, Handled)}
 KINDS = tuple(EVENT_TYPES)
 """Every kernel kind; a MAD's own kinds (Custom) are any other name."""
 

@@ -20,7 +20,7 @@ from .accounting import Account, StepTracker, metered
 from .background import Background
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError, RemoteFailure
-from .events import Crash, Restart, State
+from .events import Crash, Handled, Restart, State
 from .hub import current_correlation, current_mad, current_progress, current_receipt
 from .mad import MAD, ToolSpec
 
@@ -336,6 +336,27 @@ class MADRunner:
             coro = instance.on_observe(item.message, item.conversation)
         else:
             raise TypeError(f"unknown mailbox item {item!r}")
+        cpu_before, wall_before = account.cpu_seconds, time.perf_counter()
+        try:
+            await self._run_handler(item, coro, handler)
+        finally:
+            if self.hub.sinks and type(item) is not Observation:  # what this message cost (nothing when unrecorded)
+                self._handled(item, handler, account.cpu_seconds - cpu_before, time.perf_counter() - wall_before)
+
+    def _handled(self, item: Any, handler: str, cpu: float, wall: float) -> None:
+        if type(item) is Delivery:
+            message = item.message
+            head = message.content.strip().splitlines()[0][:120] if message.content.strip() else ""
+            self.hub.emit(Handled(mad=self.name, conversation=message.conversation,
+                                  correlation_id=message.correlation_id, handler=handler,
+                                  cpu_ms=round(cpu * 1000, 3), wall_ms=round(wall * 1000, 3),
+                                  message_id=message.id, sender=message.sender, head=head))
+        else:
+            self.hub.emit(Handled(mad=self.name, handler=handler, cpu_ms=round(cpu * 1000, 3),
+                                  wall_ms=round(wall * 1000, 3), tool=item.spec.name))
+
+    async def _run_handler(self, item: Any, coro: Any, handler: str) -> None:
+        account = self.account
         token = current_correlation.set(correlation_of(item))
         progress_token = current_progress.set(item.progress if type(item) is Invocation else None)
         receipt = item.receipt

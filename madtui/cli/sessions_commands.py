@@ -136,17 +136,40 @@ def search(text: str, as_json: bool, sessions_dir: Path) -> None:
 
 @sessions.command("export")
 @click.argument("session_id", metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "json"]), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "pytest"]), default="jsonl", show_default=True,
+              help="pytest: a test file with one test per recorded input (needs -o).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@click.option("--reference", is_flag=True,
+              help="pytest: refer to the recording where it is instead of copying it beside the file.")
 @sessions_dir_option
 @run_sync
-def export(session_id: str, fmt: str, output: Path | None, sessions_dir: Path) -> None:
-    """A whole recording (meta, modules, events) as JSON Lines or one JSON object.
+def export(session_id: str, fmt: str, output: Path | None, reference: bool, sessions_dir: Path) -> None:
+    """A whole recording (meta, modules, events) as JSON Lines or one JSON object, or as a pytest file.
+
+    The pytest file has one test per recorded input (human message or call from outside): each
+    re-runs the recording against the current code (same starting state, LLM answers from the
+    recording) and asserts that input's replies and tool results, naming the MAD and the first
+    event that differs. The recording is copied beside it (FILE with .db) unless --reference.
 
     \b
     Example: mad sessions export 20261125T1200 --format json -o session.json
+    Example: mad sessions export last --format pytest -o tests/test_recorded_session.py
     """
     path = reader.resolve(session_id, sessions_dir)
+    if fmt == "pytest":
+        if output is None:
+            raise UsageError("--format pytest needs -o FILE (a .py file)")
+        if output.suffix != ".py":
+            raise UsageError(f"{output} is not a .py file")
+        from ..testing import export_pytest
+
+        try:
+            count = export_pytest(path, output, copy=not reference)
+        except OSError as exc:
+            raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+        beside = "" if reference else f", the recording beside it as {output.with_suffix('.db').name}"
+        click.echo(f"wrote {output}: {count} test{'s' * (count != 1)}, one per recorded input{beside}")
+        return
     data = reader.export(path)
     try:
         stream = output.open("w", encoding="utf-8") if output else sys.stdout
@@ -203,3 +226,44 @@ def mark(session: str, golden: bool | None, sessions_dir: Path) -> None:
     path = reader.resolve(session, sessions_dir)
     reader.set_golden(path, golden)
     click.echo(f"{path.stem} {'marked golden' if golden else 'no longer golden'}")
+
+
+@sessions.command("top")
+@click.argument("session", metavar="SESSION")
+@click.option("--mad", "mad", metavar="MAD", help="Only the messages this MAD handled.")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="How many to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@sessions_dir_option
+@run_sync
+def top(session: str, mad: str | None, limit: int, as_json: bool, sessions_dir: Path) -> None:
+    """The costliest messages of a recording: MAD, conversation, CPU, wall time, first line.
+
+    Each message a MAD handled is recorded with the CPU its handler spent on it (`handled`
+    events, `cpu_ms`); tool calls from outside are listed by tool.
+
+    \b
+    Example: mad sessions top last --limit 5
+    Example: mad sessions top 2026 --mad horace --json
+    """
+    path = reader.resolve(session, sessions_dir)
+    rows = []
+    for event in reader.read_events(path, kind=["handled"]):
+        if mad is not None and event["mad"] != mad.lower().lstrip("@"):
+            continue
+        p = event["payload"]
+        rows.append({"seq": event["seq"], "mad": event["mad"], "conversation": event["conversation"],
+                     "cpu_ms": p.get("cpu_ms", 0.0), "wall_ms": p.get("wall_ms", 0.0),
+                     "message_id": p.get("message_id"), "sender": p.get("sender"), "tool": p.get("tool"),
+                     "head": p.get("head") or (f"tool call {p['tool']}" if p.get("tool") else "")})
+    rows.sort(key=lambda r: (-r["cpu_ms"], r["seq"]))
+    rows = rows[:limit]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo(f"no handled message recorded in {path.stem}", err=True)
+        return
+    click.echo(f"{'cpu ms':>9} {'wall ms':>9}  {'MAD':<10} {'conversation':<14} first line")
+    for r in rows:
+        conversation = (r["conversation"] or "-")[:14]
+        click.echo(f"{r['cpu_ms']:>9.1f} {r['wall_ms']:>9.1f}  {r['mad']:<10} {conversation:<14} {r['head']}")
