@@ -50,6 +50,12 @@ def external_inputs(path: Path) -> list[Input]:
     """The inputs that came from outside the ecosystem, in recorded order."""
     inputs: list[Input] = []
     calls: dict[tuple[str, str], int] = {}  # the latest tool_call by (tool, caller): where an external call began
+    # held at a breakpoint: (the text delivered, when), or None when dropped; it is fed when it was delivered
+    delivered: dict[str, tuple[str, int] | None] = {}
+    for event in reader.read_events(path, kind=["break_continue", "break_drop"]):
+        p = event["payload"]
+        delivered[p.get("message_id", "")] = ((p.get("delivered", ""), event["seq"])
+                                              if event["kind"] == "break_continue" else None)
     for event in reader.read_events(path, kind=["human_input", "external_call", "tool_call"]):
         p = event["payload"]
         if event["kind"] == "tool_call":
@@ -57,7 +63,13 @@ def external_inputs(path: Path) -> list[Input]:
             continue
         if event["kind"] == "human_input":
             if "content" in p:
-                inputs.append(Input(event["seq"], "send", content=p["content"], conversation=event["conversation"],
+                content, seq = p["content"], event["seq"]
+                if (p.get("message_id") or "") in delivered:
+                    held = delivered[p["message_id"]]
+                    if held is None:  # dropped at a breakpoint: it never reached anyone
+                        continue
+                    content, seq = held
+                inputs.append(Input(seq, "send", content=content, conversation=event["conversation"],
                                     caller=event["mad"] or "human"))
             elif "tool" in p:
                 inputs.append(Input(event["seq"], "call", tool=p["tool"], arguments=p.get("arguments") or {}))
@@ -71,10 +83,10 @@ def external_inputs(path: Path) -> list[Input]:
             continue  # mad_send shows up as its own human_input; status, pause and profile change nothing
         caller = p.get("client") or "mcp"
         began = calls.pop((tool, caller), 0)
-        previous = inputs[-1].seq if inputs else 0
+        previous = max((item.seq for item in inputs if item.seq < event["seq"]), default=0)
         inputs.append(Input(event["seq"], "call", tool=tool, arguments=p.get("arguments") or {}, caller=caller,
                             start=began if began > previous else event["seq"]))
-    return inputs
+    return sorted(inputs, key=lambda item: item.start)  # a message held at a breakpoint came in when released
 
 
 def _ids_in(value: Any) -> list[str]:

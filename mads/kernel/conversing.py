@@ -15,6 +15,10 @@ from .hub import current_receipt
 from .message import Message
 
 if TYPE_CHECKING:
+    from .breakpoints import Breakpoints
+    from .config import Config
+
+if TYPE_CHECKING:
     from .bus import Bus
     from .distributed.node import Node
     from .hub import EventHub
@@ -34,6 +38,8 @@ class Conversing:
     runners: dict[str, MADRunner]
     last_seen: dict[str, float]
     _waiters: dict[str, asyncio.Queue[Message]]
+    breaks: Breakpoints
+    config: Config
 
     if TYPE_CHECKING:
         def load(self) -> None: ...
@@ -78,12 +84,29 @@ class Conversing:
         message.content = self.hub.redactor.text(message.content)
 
     async def publish(self, message: Message) -> list[str]:
-        """Put a message on the bus; resolves whoever waits for replies to the message it answers."""
+        """Put a message on the bus; resolves whoever waits for replies to the message it answers.
+
+        A message held at a breakpoint (or behind one in its conversation) is delivered when released.
+        """
         self.scrub(message)
         receipt = current_receipt.get()
         if receipt is not None and receipt.capture(message):  # sent with its inbox entry's acknowledgement
             return []
+        if self.breaks.active and await self.breaks.intercept(message) is not None:
+            return []
         return await self.bus.publish(message)
+
+    async def _break_recipients(self, message: Message) -> list[str]:
+        """Who a message would reach: the MADs it mentions, else its conversation's other members."""
+        mads = set(self.runners)
+        mentioned = [m for m in message.mentions if m in mads]
+        if mentioned:
+            return mentioned
+        try:
+            conversation = await self.bus.get_conversation(message.conversation)
+        except MadError:
+            return []
+        return [p for p in conversation.participants if p in mads and p != message.sender]
 
     async def exchange(self, message: Message, *, timeout: float, expect: int) -> list[Message]:
         """Publish a message and collect up to `expect` replies to it within the timeout."""
@@ -94,6 +117,10 @@ class Conversing:
             if self.node is not None:  # replies published in other processes come back to this one
                 await self.node.expect_replies(message.id, timeout)
             await self.publish(message)
+            held = self.breaks.held_message(message.id)
+            if held is not None:  # time held at a breakpoint does not count against the timeout
+                if await held.released is None:
+                    return replies  # dropped
             deadline = time.monotonic() + timeout
             while len(replies) < expect:
                 remaining = deadline - time.monotonic()

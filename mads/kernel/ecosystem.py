@@ -21,6 +21,7 @@ from pydantic_core import to_jsonable_python
 from . import introspection
 from .accounting import StepTracker, Watchdog
 from .bus import Bus, InMemoryBus
+from .breakpoints import Breakpoints
 from .cognition.engine import ThoughtEngine
 from .config import Config
 from .context import CoreContext
@@ -86,6 +87,8 @@ class Ecosystem(Conversing):
         self._watchdog: Watchdog | None = None
         self.sampler: Sampler | None = None
         self.reloader = Reloader(self)
+        self.breaks = Breakpoints(self.hub, self.bus.publish, self._break_recipients)
+        """Breakpoints on the bus (mad_break and the workbench's `b`)."""
         self._watcher: asyncio.Task[None] | None = None
         self.module_listeners: list[Callable[[MADModule], None]] = []
         """Called with every module version loaded after start (the journal keeps each one)."""
@@ -182,6 +185,7 @@ class Ecosystem(Conversing):
 
     async def stop(self) -> None:
         """Stop every MAD (in reverse order), close their state; idempotent."""
+        self.breaks.release_all()
         if self.node is not None and self.started:
             await self.node.stop()
         if self._watchdog is not None:

@@ -345,6 +345,40 @@ class DeadLetter(Event):
 
 
 @dataclass(slots=True, kw_only=True)
+class BreakHit(Event):
+    """A message held at a breakpoint before delivery (its conversation waits)."""
+
+    kind: ClassVar[str] = "break_hit"
+    held_id: str
+    breakpoint: str
+    message_id: str
+    sender: str
+    content: str
+
+
+@dataclass(slots=True, kw_only=True)
+class BreakContinue(Event):
+    """A held message delivered: the text it had and the text delivered (the same unless edited)."""
+
+    kind: ClassVar[str] = "break_continue"
+    held_id: str
+    message_id: str
+    original: str
+    delivered: str
+    step: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class BreakDrop(Event):
+    """A held message dropped: never delivered."""
+
+    kind: ClassVar[str] = "break_drop"
+    held_id: str
+    message_id: str
+    content: str
+
+
+@dataclass(slots=True, kw_only=True)
 class Handled(Event):
     """A MAD finished handling a message or a tool call: the CPU it spent on it (its handler's steps, summed)."""
 
@@ -387,7 +421,7 @@ class Custom(Event):
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
     SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, Log, State, Crash,
     Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked, BusLost,
-    BusBack, DeadLetter, Regen, Handled)}
+    BusBack, DeadLetter, Regen, Handled, BreakHit, BreakContinue, BreakDrop)}
 KINDS = tuple(EVENT_TYPES)
 """Every kernel kind; a MAD's own kinds (Custom) are any other name."""
 

@@ -228,6 +228,58 @@ class Gateway(MCPServer):
                 raise ToolFailure(result.get("error", "reload failed"))
             return result
 
+        def breaking(name: str, arguments: dict[str, Any], act: Callable[[], Any]) -> Any:
+            started = time.perf_counter()
+            try:
+                result = act()
+            except MadError as exc:
+                gateway._record(name, arguments, started, error=one_line(exc))
+                raise ToolFailure(one_line(exc)) from None
+            gateway._record(name, arguments, started, result=result)
+            return result
+
+        async def breaking_async(name: str, arguments: dict[str, Any], act: Callable[[], Awaitable[Any]]) -> Any:
+            started = time.perf_counter()
+            try:
+                result = await act()
+            except MadError as exc:
+                gateway._record(name, arguments, started, error=one_line(exc))
+                raise ToolFailure(one_line(exc)) from None
+            gateway._record(name, arguments, started, result=result)
+            return result
+
+        @self.tool()
+        async def mad_break(mad: str | None = None, sender: str | None = None, conversation: str | None = None,
+                            tag: str | None = None, tool: str | None = None,
+                            pattern: str | None = None) -> dict[str, Any]:
+            """Hold matching messages before delivery (only their conversation waits); every field given must match:
+            the recipient MAD, the sender, the conversation, a tag, a command's tool, a regex on the content."""
+            arguments = {k: v for k, v in {"mad": mad, "sender": sender, "conversation": conversation, "tag": tag,
+                                           "tool": tool, "pattern": pattern}.items() if v is not None}
+            return breaking("mad_break", arguments, lambda: {"id": eco.breaks.add(**arguments).id})
+
+        @self.tool()
+        async def mad_breakpoints() -> dict[str, Any]:
+            """The breakpoints, and the messages held (each with its held_id; those waiting behind another too)."""
+            return eco.breaks.listing()
+
+        @self.tool()
+        async def mad_continue(held_id: str, content: str | None = None, step: bool = False) -> dict[str, Any]:
+            """Deliver a held message (its text replaced by `content`, if given); with `step`, hold the next
+            message of its conversation whatever it is."""
+            return await breaking_async("mad_continue", {"held_id": held_id, "content": content, "step": step},
+                                        lambda: eco.breaks.resume(held_id, content, step=step))
+
+        @self.tool()
+        async def mad_drop(held_id: str) -> dict[str, Any]:
+            """Drop a held message: it is never delivered."""
+            return await breaking_async("mad_drop", {"held_id": held_id}, lambda: eco.breaks.drop(held_id))
+
+        @self.tool()
+        async def mad_unbreak(id: str) -> dict[str, Any]:  # noqa: A002 - the name the issue gives
+            """Remove a breakpoint (what it holds now stays held until continued or dropped)."""
+            return breaking("mad_unbreak", {"id": id}, lambda: (eco.breaks.remove(id), {"removed": id})[1])
+
         @self.tool()
         async def mad_pause() -> dict[str, Any]:
             """Pause the ecosystem: MADs stop taking work (messages queue up)."""
