@@ -167,3 +167,30 @@ async def bus_delivery_p99(n: int) -> Sample:
     if len(tally.latencies) != n:
         raise RuntimeError(f"{len(tally.latencies)} deliveries of {n}")
     return Sample(percentile(tally.latencies, 99) * 1000, baseline)
+
+
+async def _delivery_seconds(n: int, breakpoints: int) -> float:
+    """Seconds to publish n messages to the three sinks and see every delivery, with this many breakpoints set."""
+    global _tally
+    async with ecosystem(SINKS) as (eco, conv):
+        for number in range(breakpoints):  # none matches: each looks at another MAD, tag, sender or text
+            eco.breaks.add(**[{"mad": f"nobody{number}"}, {"tag": f"never{number}"}, {"sender": f"ghost{number}"},
+                              {"pattern": f"^zz{number}$"}][number % 4])
+        messages = [Message.create(conv, HUMAN, "hello") for _ in range(n)]
+        _tally = tally = Tally(n * len(SINKS))
+        started = _perf()
+        for message in messages:
+            await eco.publish(message)
+        await tally.done.wait()
+        elapsed = _perf() - started
+    if tally.count != n * len(SINKS):
+        raise RuntimeError(f"{tally.count} deliveries of {n * len(SINKS)}")
+    return elapsed
+
+
+@figure("break_overhead", unit="s", target="ratio <= 1.2", n=20_000, quick_n=5_000)
+async def break_overhead(n: int) -> Sample:
+    """Seconds to deliver n messages to three sinks with 10 breakpoints set that none matches (every message
+    is checked against each). Baseline: the same with no breakpoint; ratio = the slowdown."""
+    baseline = await _delivery_seconds(n, 0)
+    return Sample(await _delivery_seconds(n, 10), baseline)
