@@ -51,6 +51,8 @@ class MadView:
     tokens: int = 0
     tokens_avoided: int = 0
     """Tokens the Thought Engine did not spend (DTR and LPPM answers), from its stage events."""
+    held: dict[str, str] = field(default_factory=dict)
+    """Messages to this MAD held at a breakpoint: held_id -> text, oldest first."""
     cost: float = 0.0
     errors: int = 0
     tool_calls: int = 0
@@ -224,6 +226,33 @@ class Timeline:
                                          detail=content))
                 changed.add(name)
         return changed
+
+    def _on_break_hit(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        changed = set()
+        for name in p.get("mads") or []:
+            view = self.mad(name)
+            view.held[p["held_id"]] = p.get("content", "")
+            view.add(Line(e["seq"], e["wall"], "held", f"⏸ HELD {p['held_id']} {p.get('sender')}: "
+                                                       f"{_short(p.get('content', ''), 400)}",
+                          detail=p.get("content"), ok=False))
+            changed.add(name)
+        return changed
+
+    def _released(self, e: dict[str, Any], held_id: str, text: str) -> set[str]:
+        changed = set()
+        for view in self.mads.values():
+            if view.held.pop(held_id, None) is not None:
+                view.add(Line(e["seq"], e["wall"], "held", text))
+                changed.add(view.name)
+        return changed
+
+    def _on_break_continue(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        edited = p.get("delivered") != p.get("original")
+        text = f"▶ {p['held_id']} continued" + (f" as: {_short(p.get('delivered', ''), 400)}" if edited else "")
+        return self._released(e, p["held_id"], text)
+
+    def _on_break_drop(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        return self._released(e, p["held_id"], f"✗ {p['held_id']} dropped")
 
     def _on_stage(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         view = self.mad(e["mad"])

@@ -145,11 +145,12 @@ class Breakpoints:
             point.hits += 1
         return point
 
-    def _emit_hit(self, held: Held) -> None:
+    async def _emit_hit(self, held: Held) -> None:
         message = held.message
         self.hub.emit(BreakHit(mad=None, conversation=message.conversation, correlation_id=message.correlation_id,
                                held_id=held.held_id, breakpoint=held.breakpoint or "", message_id=message.id,
-                               sender=message.sender, content=message.content))
+                               sender=message.sender, content=message.content,
+                               mads=await self._recipients(message)))
 
     async def intercept(self, message: Message) -> Held | None:
         """Hold the message if a breakpoint matches or its conversation waits; None lets it through."""
@@ -160,7 +161,7 @@ class Breakpoints:
         if hit is None:
             return None
         held = self._hold(message, hit.id, self._lines.setdefault(message.conversation, deque()))
-        self._emit_hit(held)
+        await self._emit_hit(held)
         return held
 
     def _hold(self, message: Message, point: str | None, line: deque[Held]) -> Held:
@@ -232,7 +233,7 @@ class Breakpoints:
             hit = await self._hit(head.message)
             if hit is not None:  # it stays first in line, held now
                 head.breakpoint = hit.id
-                self._emit_hit(head)
+                await self._emit_hit(head)
                 return
             line.popleft()
             self.held.pop(head.held_id, None)

@@ -354,6 +354,8 @@ class BreakHit(Event):
     message_id: str
     sender: str
     content: str
+    mads: list[str] = field(default_factory=list)
+    """The MADs it was on its way to."""
 
 
 @dataclass(slots=True, kw_only=True)

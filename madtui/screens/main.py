@@ -11,6 +11,7 @@ from ..widgets.composer import Composer
 from ..widgets.pane_deck import PaneDeck
 from ..widgets.status_bar import StatusBar
 from ..widgets.traffic_view import TrafficView
+from .prompt import PromptScreen
 
 
 class MainScreen(Screen[None]):
@@ -25,6 +26,10 @@ class MainScreen(Screen[None]):
         Binding("f3", "toggle_logs", "Logs"),
         Binding("f4", "reload_mad", "Reload MAD"),
         Binding("f6", "restart_mad", "Restart MAD"),
+        Binding("b", "break_on", "Break", show=False),
+        Binding("c", "held('continue')", "Continue held", show=False),
+        Binding("e", "held('edit')", "Edit held", show=False),
+        Binding("d", "held('drop')", "Drop held", show=False),
     ]
 
     def __init__(self, completer: Completer) -> None:
@@ -86,6 +91,51 @@ class MainScreen(Screen[None]):
             self.notify("focus a MAD's pane first (tab, or a number key)", severity="warning")
             return
         self.app.restart_mad(name)  # type: ignore[attr-defined]
+
+    # breakpoints (keys of a focused pane) ---------------------------------------------
+    def action_break_on(self) -> None:
+        name = self.focused_mad()
+        if name is None:
+            self.notify("focus a MAD's pane first (tab, or a number key)", severity="warning")
+            return
+
+        def chosen(pattern: str | None) -> None:
+            if pattern is not None:
+                arguments = {"mad": name, **({"pattern": pattern} if pattern.strip() else {})}
+                self.app.run_worker(self._call("mad_break", arguments, f"breakpoint on {name}"), group="break")
+
+        self.app.push_screen(PromptScreen(f"break on messages to {name}",
+                                          "a regex the text must match (empty: every message)"), chosen)
+
+    def action_held(self, what: str) -> None:
+        name = self.focused_mad()
+        view = self.deck.panes[name].view if name in self.deck.panes else None
+        if view is None or not view.held:
+            self.notify(f"no message held for {name}" if name else "focus a MAD's pane first", severity="warning")
+            return
+        held_id, content = next(iter(view.held.items()))
+        if what == "continue":
+            self.app.run_worker(self._call("mad_continue", {"held_id": held_id}, f"{held_id} continued"),
+                                group="break")
+        elif what == "drop":
+            self.app.run_worker(self._call("mad_drop", {"held_id": held_id}, f"{held_id} dropped"), group="break")
+        else:
+            def edited(text: str | None) -> None:
+                if text is not None and text.strip():
+                    self.app.run_worker(self._call("mad_continue", {"held_id": held_id, "content": text},
+                                                   f"{held_id} continued, edited"), group="break")
+
+            self.app.push_screen(PromptScreen(f"edit {held_id}, then continue", "the text to deliver", content),
+                                 edited)
+
+    async def _call(self, tool: str, arguments: dict[str, object], done: str) -> None:
+        try:
+            result = await self.app.call(tool, arguments)  # type: ignore[attr-defined]
+        except Exception as exc:  # ToolCallError, HostUnavailable: one line
+            self.notify(f"{tool}: {exc}", severity="error")
+            return
+        extra = f" ({result['id']})" if isinstance(result, dict) and "id" in result else ""
+        self.notify(done + extra, timeout=3)
 
     def on_traffic_view_details(self, event: TrafficView.Details) -> None:
         detail = event.line.detail or event.line.text

@@ -23,6 +23,7 @@ STYLES = {
     "error": Style(color="red", bold=True),
     "log": Style(color="bright_black", italic=True),
     "state": Style(color="blue"),
+    "held": Style(color="black", bgcolor="yellow", bold=True),
 }
 CURSOR = Style(reverse=True)
 

@@ -145,6 +145,48 @@ async def test_prose_addressed_to_nobody_is_answered_in_fiedlers_pane(make_app: 
                    for line in app.timeline.mads["fiedler"].lines)
 
 
+async def test_b_holds_a_message_to_the_focused_mad_and_e_c_d_release_it(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        horace = app.main.deck.panes["horace"]
+
+        def held() -> dict[str, str]:
+            return horace.view.held
+
+        horace.traffic.focus()
+        await pilot.press("b")
+        await pilot.press("enter")  # no pattern: every message to horace
+        await until(pilot, lambda: "breakpoint on horace (b" in " ".join(str(n.message) for n in app._notifications),
+                    "the breakpoint set")
+        for text in ("@Horace list_files", "@Horace write_file path=kept.txt content=k",
+                     "@Horace write_file path=dropped.txt content=d"):
+            composer(app).focus()
+            await type_text(pilot, text)
+            await pilot.press("enter")
+            await until(pilot, lambda: len(held()) >= 1, "a message held")
+            horace.traffic.focus()
+            first = next(iter(held()))
+            assert any(line.text.startswith(f"⏸ HELD {first} human: ") for line in horace.view.lines)
+            if text.endswith("list_files"):  # e: edit, then continue
+                await pilot.press("e")
+                box = app.screen.query_one("#prompt-input")
+                box.value = "@Horace write_file path=edited.txt content=e"
+                await pilot.press("enter")
+                await until(pilot, lambda: (tmp_path / "home" / "files" / "edited.txt").exists(), "the edit delivered")
+            elif "kept" in text:  # c: continue as it is
+                await pilot.press("c")
+                await until(pilot, lambda: (tmp_path / "home" / "files" / "kept.txt").exists(), "continued")
+            else:  # d: drop
+                await pilot.press("d")
+                await until(pilot, lambda: any(line.text == f"✗ {first} dropped" for line in horace.view.lines),
+                            "dropped")
+            await until(pilot, lambda: first not in held(), "released")
+        assert not (tmp_path / "home" / "files" / "dropped.txt").exists()
+        assert any(line.text.startswith("▶ ") and "continued as: @Horace write_file path=edited.txt" in line.text
+                   for line in horace.view.lines)
+
+
 async def test_f6_on_the_focused_pane_restarts_that_mad_and_its_pane_says_so(make_app: MakeApp) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
