@@ -138,8 +138,12 @@ class MainScreen(Screen[None]):
         self.notify(done + extra, timeout=3)
 
     def on_traffic_view_details(self, event: TrafficView.Details) -> None:
-        detail = event.line.detail or event.line.text
-        self.notify(detail[:2000], title=f"#{event.line.seq} {event.line.kind}", timeout=15, markup=False)
+        from .message_view import MessageScreen
+
+        line = event.line
+        name = self.focused_mad() or ""
+        self.app.push_screen(MessageScreen(f"{name} · #{line.seq} {line.kind} · esc back · y copy",
+                                           line.detail or line.text))
 
     def on_descendant_focus(self) -> None:
         name = self.focused_mad()

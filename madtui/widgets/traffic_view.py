@@ -5,6 +5,7 @@ from bisect import bisect_left, bisect_right
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -132,5 +133,15 @@ class TrafficView(ScrollView, can_focus=True):
         self.refresh()
 
     def action_details(self) -> None:
-        if 0 <= self.cursor < len(self._visible):
-            self.post_message(self.Details(self._visible[self.cursor]))
+        """The selected line whole (the last one when none is selected)."""
+        index = self.cursor if self.cursor >= 0 else len(self._visible) - 1
+        if 0 <= index < len(self._visible):
+            self.post_message(self.Details(self._visible[index]))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click selects the line under it and opens it whole."""
+        index = int(self.scroll_offset.y) + event.y
+        if 0 <= index < len(self._visible):
+            self.cursor = index
+            self.refresh()
+            self.post_message(self.Details(self._visible[index]))
