@@ -38,8 +38,8 @@ class MadApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("ctrl+t", "tool_palette", "Tools", priority=True),
-        Binding("f1", "show_help_panel", "Keys"),
-        Binding("question_mark", "show_help_panel", "Keys", show=False),
+        Binding("f1", "keys", "Keys"),
+        Binding("question_mark", "keys", "Keys", show=False),
         Binding("f2", "resources", "Resources"),
         Binding("f5", "pause", "Pause/Resume"),
         Binding("f7", "restart_ecosystem", "Restart all"),
@@ -59,7 +59,7 @@ class MadApp(App[int]):
         self.start_host = start_host
         self._stop_tail = threading.Event()
         self._tail: Worker[None] | None = None
-        self.main = MainScreen(self.completer)
+        self.main = MainScreen(self.completer, options.environ.get("MAD_DEFAULT_MAD") or "fiedler")
 
     @property
     def journal(self) -> Path:
@@ -275,3 +275,10 @@ class MadApp(App[int]):
                 await self._tail.wait()
         await self.host.stop()
         self.exit(0)
+
+    def action_keys(self) -> None:
+        """F1 and ?: the workbench's keys, grouped, then those of the focused widget."""
+        from .screens.keys import KeysScreen
+
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.focused))

@@ -41,8 +41,8 @@ class ReplayApp(App[int]):
     TITLE = "mad replay"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f1", "show_help_panel", "Keys"),
-        Binding("question_mark", "show_help_panel", "Keys", show=False),
+        Binding("f1", "keys", "Keys"),
+        Binding("question_mark", "keys", "Keys", show=False),
         Binding("space", "play", "Play/Pause"),
         Binding("full_stop", "step(1)", "Step"),
         Binding("comma", "step(-1)", "Step back", show=False),
@@ -271,3 +271,9 @@ class ReplayApp(App[int]):
     def action_resources(self) -> None:
         self.push_screen(ReplayResourcesScreen(self.timeline))
 
+    def action_keys(self) -> None:
+        """F1 and ?: the workbench's keys, grouped, then those of the focused widget."""
+        from .screens.keys import KeysScreen
+
+        if not isinstance(self.screen, KeysScreen):
+            self.push_screen(KeysScreen(self.focused))

@@ -59,8 +59,10 @@ def check_bus(bus: str | None, ecosystem: str) -> None:
 @bus_options[0]
 @bus_options[1]
 @bus_options[2]
+@click.option("--default-mad", "default_mad", envvar="MAD_DEFAULT_MAD", default="fiedler", show_default=True,
+              show_envvar=True, help="Who answers prose addressed to nobody in a conversation with no MAD in it.")
 def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, isolate: tuple[str, ...],
-        bus: str | None, mads: tuple[str, ...], ecosystem_name: str, **_: Any) -> None:
+        bus: str | None, mads: tuple[str, ...], ecosystem_name: str, default_mad: str, **_: Any) -> None:
     """The workbench: every MAD side by side, its conversation and resource use; keyboard-driven.
 
     The ecosystem runs as a child process (`mad mcp`) recorded into one session journal.
@@ -88,6 +90,7 @@ def tui(home: Path, sessions: Path, mad_path: tuple[Path, ...], provider: str, i
 
     options = HostOptions(home=home.resolve(), sessions=sessions.resolve(),
                           mad_path=[p.resolve() for p in mad_path], provider=provider, isolate=list(names_of(isolate)),
-                          bus=bus, mads=list(names_of(mads)), ecosystem=ecosystem_name, environ=dict(os.environ))
+                          bus=bus, mads=list(names_of(mads)), ecosystem=ecosystem_name,
+                          environ={**os.environ, "MAD_DEFAULT_MAD": default_mad.lower().lstrip("@")})
     code = MadApp(options).run()
     sys.exit(code or 0)

@@ -32,14 +32,16 @@ class MainScreen(Screen[None]):
         Binding("d", "held('drop')", "Drop held", show=False),
     ]
 
-    def __init__(self, completer: Completer) -> None:
+    def __init__(self, completer: Completer, default_mad: str = "fiedler") -> None:
         super().__init__()
         self.completer = completer
+        self.default_mad = default_mad
+        """Who answers prose addressed to nobody (the composer's hint says so)."""
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield PaneDeck(id="deck")
-        yield Composer(self.completer, id="composer")
+        yield Composer(self.completer, self.default_mad, id="composer")
         yield Footer()
 
     def on_mount(self) -> None:

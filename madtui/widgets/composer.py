@@ -36,8 +36,8 @@ class Composer(Input):
             super().__init__()
             self.text = text
 
-    def __init__(self, completer: Completer, **kwargs: object) -> None:
-        super().__init__(placeholder="@Horace write_file path=a.txt content=hello   (@ completes, Enter sends)",
+    def __init__(self, completer: Completer, default_mad: str = "fiedler", **kwargs: object) -> None:
+        super().__init__(placeholder=f"@Horace list_files   (@ completes · Enter sends · no @: to @{default_mad})",
                          suggester=CompleterSuggester(completer), **kwargs)  # type: ignore[arg-type]
         self.completer = completer
         self.history: list[str] = []
