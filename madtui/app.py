@@ -225,9 +225,13 @@ class MadApp(App[int]):
                                          provider=options.provider, environ=options.environ,
                                          mad=self.main.focused_mad()))
 
-    def open_replay(self, path: Path) -> None:
+    def open_at(self, seq: int) -> None:
+        """The replay of this session, at one of its events (a message found from a CPU spike)."""
+        self.open_replay(self.journal, at=seq)
+
+    def open_replay(self, path: Path, at: int | None = None) -> None:
         """Hand the terminal to `mad replay` over this recording; the workbench comes back when it quits."""
-        command = [sys.executable, "-m", "madtui", "replay", str(path)]
+        command = [sys.executable, "-m", "madtui", "replay", str(path), *(["--at", str(at)] if at else [])]
         try:
             with self.suspend():
                 subprocess.run(command, check=False)

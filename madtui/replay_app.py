@@ -61,8 +61,10 @@ class ReplayApp(App[int]):
         Binding("f2", "resources", "Resources"),
     ]
 
-    def __init__(self, journal: Path, *, cursor: ReplayCursor | None = None) -> None:
+    def __init__(self, journal: Path, *, cursor: ReplayCursor | None = None, start_at: int | None = None) -> None:
         super().__init__()
+        self.start_at = start_at
+        """An event to move the cursor to once the screen is up (`mad replay --at`)."""
         self.journal = Path(journal)
         self.cursor = cursor
         """Opened on mount unless given (the CLI opens it first, so a bad file is an error before the screen)."""
@@ -94,6 +96,8 @@ class ReplayApp(App[int]):
         await self.push_screen(self.main)
         self._timer = self.set_interval(TICK, self._tick, pause=True)
         await self.show_cursor({"*"})
+        if self.start_at:
+            await self.move(self.start_at)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.exit)  # the terminal given back
 
@@ -277,3 +281,9 @@ class ReplayApp(App[int]):
 
         if not isinstance(self.screen, KeysScreen):
             self.push_screen(KeysScreen(self.focused))
+
+    def open_at(self, seq: int) -> None:
+        """Back to the panes, the cursor at this event (a message found from a CPU spike)."""
+        while len(self.screen_stack) > 2:  # the default screen, then the panes
+            self.pop_screen()
+        self.run_worker(self.move(seq), group="move")

@@ -17,6 +17,10 @@ from typing import Any
 from mads.kernel.journal.reader import row_to_event
 
 HISTORY_SECONDS = 60
+HANDLED_KEPT = 5_000
+UNSNAPPED = frozenset({"lines", "handled"})
+"""Views' fields too big to copy into every replay checkpoint; both carry their seq."""
+"""Handled messages each MAD's view keeps, to tie a CPU spike to the messages of its second."""
 STAGE_MARKS = {"lppm": "↺", "imperator": "✦"}
 """Before a reply's arrow: ↺ LPPM served a learned phrasing (no LLM), ✦ the Imperator asked the model;
 none for a deterministic command (DTR)."""
@@ -57,6 +61,10 @@ class MadView:
     errors: int = 0
     tool_calls: int = 0
     cpu_history: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_SECONDS))
+    cpu_walls: deque[float] = field(default_factory=lambda: deque(maxlen=HISTORY_SECONDS))
+    """The wall time of each cpu_history sample (each covers the interval before it)."""
+    handled: deque[tuple[float, int, float, str]] = field(default_factory=lambda: deque(maxlen=HANDLED_KEPT))
+    """The messages (and tool calls) it handled lately: wall, seq, cpu_ms, first line."""
     memory_bytes: int | None = None
     """What the MAD held at the last memory reading (mad_memory), or its own process's RSS when isolated."""
     placement: str = "core"
@@ -126,14 +134,15 @@ class Timeline:
     def snapshot(self) -> TimelineSnapshot:
         """A copy of the small state; pending notices are left out since they are shown once."""
         session = {k: copy.copy(v) for k, v in vars(self).items() if k not in ("mads", "notices")}
-        views = {name: {f.name: copy.copy(getattr(view, f.name)) for f in fields(MadView) if f.name != "lines"}
-                 for name, view in self.mads.items()}
+        views = {name: {f.name: copy.copy(getattr(view, f.name)) for f in fields(MadView)
+                        if f.name not in UNSNAPPED} for name, view in self.mads.items()}
         return TimelineSnapshot(session, views)
 
     def restore(self, snapshot: TimelineSnapshot, reuse: Mapping[str, MadView] | None = None) -> None:
         """Return to a snapshot's figures, keeping each MAD's view object (or the one in `reuse`).
 
-        Lines are left as they are: replay moves them itself, since each carries its seq.
+        Lines are left as they are: replay moves them itself, since each carries its seq. Handled
+        messages past the snapshot are dropped (the events after it bring them back).
         MADs absent from the snapshot are dropped from `mads`.
         """
         for key, value in snapshot.session.items():
@@ -144,6 +153,8 @@ class Timeline:
             view = self.mads.get(name) or (reuse or {}).get(name) or MadView(name)
             for key, value in figures.items():
                 setattr(view, key, copy.copy(value))
+            while view.handled and view.handled[-1][1] > self.last_seq:
+                view.handled.pop()
             mads[name] = view
         self.mads = mads
 
@@ -254,6 +265,12 @@ class Timeline:
     def _on_break_drop(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         return self._released(e, p["held_id"], f"✗ {p['held_id']} dropped")
 
+    def _on_handled(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(e["mad"])
+        head = p.get("head") or (f"tool call {p['tool']}" if p.get("tool") else "")
+        view.handled.append((e["wall"], e["seq"], float(p.get("cpu_ms") or 0.0), head))
+        return set()
+
     def _on_stage(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         view = self.mad(e["mad"])
         view.tokens_avoided += int(p.get("tokens_avoided") or 0)
@@ -338,6 +355,7 @@ class Timeline:
             if view.placement == "isolated" and "rss" in figures:
                 view.memory_bytes = int(figures["rss"])
             view.cpu_history.append(view.cpu_percent)
+            view.cpu_walls.append(e["wall"])
         return {"*"}
 
     def _on_memory(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:

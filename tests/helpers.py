@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mads.kernel import MAD, Message, tool
+
 POLL_SECONDS = 0.01
 
 
@@ -254,3 +256,40 @@ def mad_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess
 
     return subprocess.run([sys.executable, "-m", "madtui", *args], env=env, capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout)
+
+
+class Burner(MAD):
+    """Works a little on each message, and hard on the one that asks for it."""
+
+    @tool
+    async def ping(self) -> str:
+        """Say pong."""
+        return "pong"
+
+    async def on_message(self, message: Message, addressed: bool) -> None:
+        if not addressed:
+            return
+        until = time.thread_time() + (0.2 if "heavy" in message.content else 0.001)
+        while time.thread_time() < until:  # CPU, not waiting
+            pass
+        await self.ctx.publish(message.reply(self.name, "done"))
+
+
+def record_burner(root: Path, sample_interval: float = 0.0) -> Path:
+    """A recorded session of 50 messages to Burner (the 32nd burns 200 ms of CPU) and one tool call."""
+    from mads.kernel import Config, Ecosystem
+    from mads.kernel.journal import record_session
+
+    async def run() -> Path:
+        eco = Ecosystem(Config(home=root / "home", include_package=False, environ={},
+                               sample_interval=sample_interval), mads=[Burner])
+        with record_session(eco, root / "sessions", argv=["test"], command="test") as recording:
+            assert recording is not None
+            async with eco:
+                for number in range(50):
+                    text = "@Burner heavy lifting, please" if number == 31 else f"@Burner light work {number}"
+                    await eco.send(text, timeout=5)
+                await eco.call_tool("burner_ping", {})
+            return recording.path
+
+    return asyncio.run(run())

@@ -7,6 +7,8 @@ that made them and fills the table's memory column until the next reading.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from typing import Any
 
 from textual import work
@@ -92,11 +94,15 @@ class ResourcesScreen(Screen[None]):
         Binding("f2", "back", "Back", show=False),
         Binding("p", "profile", "Profile"),
         Binding("m", "memory", "Memory"),
+        Binding("left_square_bracket", "second(1)", "Earlier second", show=False),
+        Binding("right_square_bracket", "second(-1)", "Later second", show=False),
     ]
 
     def __init__(self, timeline: Timeline) -> None:
         super().__init__()
         self.timeline = timeline
+        self.back: int | None = None
+        """The second looked at, counted back from the last sample (None: the selected MAD's peak)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="resources-title")
@@ -149,7 +155,44 @@ class ResourcesScreen(Screen[None]):
             panel.finished(name, panel.profile, panel.kind)  # the last profile or reading, as this MAD saw it
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.back = None
         self.show_selected()
+
+    # from a spike to its messages ---------------------------------------------------------
+    def _second(self) -> tuple[MadView, int, float, float] | None:
+        from .handled import second_of
+
+        name = self.table.selected_name
+        view = self.timeline.mads.get(name) if name else None
+        found = second_of(view, self.back) if view is not None else None
+        return (view, *found) if view is not None and found is not None else None
+
+    def action_second(self, step: int) -> None:
+        """[ and ]: look at an earlier or later second of the selected MAD's CPU."""
+        found = self._second()
+        if found is None:
+            return
+        view, index, _, _ = found
+        last = len(view.cpu_walls) - 1
+        self.back = min(last, max(0, (last - index) + step))
+        view, index, wall, cpu = self._second() or found
+        from .handled import handled_in
+
+        count = len(handled_in(view, index))
+        when = datetime.fromtimestamp(wall).strftime("%H:%M:%S")
+        self.notify(f"{view.name} · second up to {when}: {cpu:.0f}% CPU, {count} message{'s' * (count != 1)}"
+                    " · Enter lists them", timeout=3)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a MAD: the messages it handled in the chosen second (at first, its costliest second)."""
+        from .handled import HandledScreen, handled_in
+
+        found = self._second()
+        if found is None:
+            self.notify("no CPU sample of this MAD yet", severity="warning")
+            return
+        view, index, wall, cpu = found
+        self.app.push_screen(HandledScreen(view.name, wall, cpu, handled_in(view, index)))
 
     # profiles --------------------------------------------------------------------
     def action_profile(self) -> None:
