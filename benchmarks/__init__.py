@@ -15,7 +15,7 @@ __all__ = [
     "percentile", "run_figures",
 ]
 
-_NOT_FIGURES = {"harness", "__main__", "cli", "evaluation"}
+_NOT_FIGURES = {"harness", "__main__", "cli", "evaluation", "mutation"}
 
 
 def load_figures() -> Registry:

@@ -6,6 +6,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import mads
 
@@ -64,3 +65,38 @@ async def regen_gate_time(n: int) -> Sample:
     if report["exit"] != 0 or len(report["behaviour"]["recordings"]) != RECORDINGS:
         raise RuntimeError(f"the rewrite did not pass the gate: {report['verdict']} {report['static']}")
     return Sample(took, baseline)
+
+
+_mutation: dict[int, dict[str, Any]] = {}
+
+
+async def _mutation_result(count: int) -> dict[str, Any]:
+    """The mutation set's evaluation, once per process and size (both figures read it)."""
+    if count not in _mutation:
+        from .mutation import evaluate, record_horace
+
+        global _folder
+        if _folder is None:
+            _folder = tempfile.TemporaryDirectory(prefix="mad-bench-regen-")
+        root = Path(_folder.name) / f"mutation-{count}"
+        root.mkdir()
+        session = await record_horace(root / "recorded")
+        (root / "gate").mkdir()
+        _mutation[count] = await evaluate(session, root / "gate", count)
+    return _mutation[count]
+
+
+@figure("regen_mutants_caught", unit="share", target="value >= 0.95", n=30, quick_n=30)
+async def regen_mutants_caught(n: int) -> Sample:
+    """Share of the behaviour-changing mutants (of n mutmut-style mutants of Horace, 30) that `mad regen` fails
+    (exit 1), behaviour-changing as an independent plain re-run says. Baseline: 1, all of them."""
+    result = await _mutation_result(n)
+    return Sample(result["caught"] / max(1, result["behaviour_changing"]), 1.0)
+
+
+@figure("regen_rewrites_failed", unit="rewrites", target="value == 0", n=30, quick_n=30)
+async def regen_rewrites_failed(n: int) -> Sample:
+    """Behaviour-preserving rewrites of Horace (reformatted, methods reordered, helper extracted, locals renamed,
+    a private method renamed) that `mad regen` fails. Baseline: the number of rewrites."""
+    result = await _mutation_result(n)
+    return Sample(float(len(result["false_alarms"])), float(result["rewrites"]))

@@ -1,205 +1,28 @@
-"""The gate against a mutation set: mutmut-style mutants of Horace are caught, behaviour-preserving rewrites pass.
+"""The gate against a few mutants of Horace and its rewrites (the whole set of 30 is the regen_mutants_caught figure).
 
-A mutant changes behaviour when a plain re-run of the recording with it differs from a plain
-re-run with the original (`madtui.diff`, without the gate's learned noise), or it cannot load:
-that oracle is independent of the gate's noise learning and static checks. The gate must
-catch at least 95% of those; no rewrite may fail it.
+The mutation machinery and its independent oracle live in benchmarks/mutation.py.
 """
 from __future__ import annotations
 
-import ast
 import asyncio
-import copy
 import json
-import re
 from pathlib import Path
-from typing import Any
 
-import mads
 import pytest
 
-from madtui.diff import compare
-from madtui.regen import RegenRequest, regen
-from madtui.rerun import rerun
-from mads.kernel import Config, Ecosystem
-from mads.kernel.journal import record_session
-
-KEY = "c" * 64
-HORACE = (Path(mads.__file__).parent / "horace.py").read_text()
-INPUTS = [
-    "@Horace write_file path=notes/a.txt content=hello",
-    '@Horace write_file path=notes/a.txt content="hello again"',
-    "@Horace write_file path=b.txt content=bee",
-    "@Horace read_file path=notes/a.txt",
-    "@Horace read_file path=notes/a.txt version=1",
-    "@Horace read_file path=missing.txt",
-    "@Horace read_file path=notes/a.txt version=9",
-    "@Horace list_files",
-    "@Horace list_files prefix=notes/",
-    "@Horace list_files prefix=./notes",
-    """@Horace tag_file path=b.txt tags:='["#Todo", "urgent"]'""",
-    "@Horace list_files tag=#todo",
-    "@Horace get_file_info path=notes/a.txt",
-    "@Horace restore_version path=notes/a.txt version=1",
-    "@Horace read_file path=notes/a.txt",
-    "@Horace write_file path=../escape.txt content=x",
-    "@Horace write_file path=/abs.txt content=x",
-    '@Horace write_file path="" content=x',
-    "@Horace write_file path=. content=x",
-    """@Horace tag_file path=b.txt tags:='["two words"]'""",
-    "@Horace tag_file path=b.txt tags:='[]'",
-    "@Horace write_file path=b.txt/c.txt content=x",
-    "@Horace write_file path=notes content=x",
-    "@Horace get_file_info path=b.txt",
-]
-MUTANTS = 30
-SWAPS: dict[type, type] = {
-    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
-    ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.And: ast.Or, ast.Or: ast.And,
-    ast.Add: ast.Sub, ast.Sub: ast.Add,
-}
-
-
-def _docstrings(tree: ast.AST) -> set[int]:
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                found.add(id(first.value))
-    return found
-
-
-def _mutable(node: ast.AST, docstrings: set[int]) -> bool:
-    if isinstance(node, ast.Compare):
-        return type(node.ops[0]) in SWAPS
-    if isinstance(node, (ast.BoolOp, ast.BinOp)):
-        return type(node.op) in SWAPS
-    if isinstance(node, ast.Constant):
-        return (isinstance(node.value, (bool, int)) or (isinstance(node.value, str) and node.value != "")) \
-            and id(node) not in docstrings
-    if isinstance(node, ast.UnaryOp):
-        return isinstance(node.op, ast.Not)
-    return isinstance(node, ast.If)
-
-
-def _mutate(node: ast.AST) -> ast.AST:
-    """The mutmut-style change of one node: an operator swapped, a constant changed, a condition negated."""
-    if isinstance(node, ast.Compare):
-        node.ops[0] = SWAPS[type(node.ops[0])]()
-    elif isinstance(node, (ast.BoolOp, ast.BinOp)):
-        node.op = SWAPS[type(node.op)]()
-    elif isinstance(node, ast.Constant):
-        value = node.value
-        node.value = (not value) if isinstance(value, bool) else value + 1 if isinstance(value, int) else \
-            f"XX{value}XX"
-    elif isinstance(node, ast.UnaryOp):
-        return node.operand
-    elif isinstance(node, ast.If):
-        node.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
-    return node
-
-
-class _Replace(ast.NodeTransformer):
-    def __init__(self, target: int) -> None:
-        self.target = target
-
-    def visit(self, node: ast.AST) -> Any:
-        if id(node) == self.target:
-            return _mutate(node)
-        return super().visit(node)
-
-
-def mutants(source: str, count: int) -> list[tuple[str, str]]:
-    """`count` mutants spread evenly over every mutable place: (label, source)."""
-    tree = ast.parse(source)
-    docstrings = _docstrings(tree)
-    places = [i for i, node in enumerate(ast.walk(tree)) if _mutable(node, docstrings)]
-    step = max(1, len(places) // count)
-    chosen = places[::step][:count]
-    made = []
-    for index in chosen:
-        fresh = ast.parse(source)
-        node = list(ast.walk(fresh))[index]
-        label = f"line {getattr(node, 'lineno', '?')}: {type(node).__name__}"
-        made.append((label, ast.unparse(ast.fix_missing_locations(_Replace(id(node)).visit(fresh)))))
-    return made
-
-
-def rewrites(source: str) -> list[tuple[str, str]]:
-    """Behaviour-preserving rewrites of Horace."""
-    tree = ast.parse(source)
-    horace = next(n for n in tree.body if isinstance(n, ast.ClassDef))
-    methods = [n for n in horace.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    others = [n for n in horace.body if n not in methods]
-    reordered = copy.deepcopy(tree)
-    cls = next(n for n in reordered.body if isinstance(n, ast.ClassDef))
-    cls.body = [copy.deepcopy(n) for n in others] + sorted((copy.deepcopy(m) for m in methods),
-                                                           key=lambda m: m.name, reverse=True)
-    helper = source.replace("digest = hashlib.sha256(data).hexdigest()", "digest = _checksum(data)").replace(
-        "def _now() -> str:", "def _checksum(data: bytes) -> str:\n    return hashlib.sha256(data).hexdigest()\n\n\n"
-                              "def _now() -> str:")
-    renamed = re.sub(r"\bclean\b", "accepted", re.sub(r"\bdigest\b", "checksum", re.sub(r"\brows\b", "found", source)))
-    private = source.replace("self._file(", "self._catalogue_row(").replace("def _file(", "def _catalogue_row(")
-    return [("reformatted", ast.unparse(tree)), ("methods reordered", ast.unparse(reordered)),
-            ("helper extracted", helper), ("locals renamed", renamed), ("private method renamed", private)]
+from benchmarks.mutation import evaluate, record_horace
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("horace")
-
-    async def run() -> Path:
-        eco = Ecosystem(Config(home=root / "home", environ={"MAD_MASTER_KEY": KEY}, only=["horace", "rogers"],
-                               sample_interval=0))
-        with record_session(eco, root / "sessions", argv=["test"], command="test") as recording:
-            assert recording is not None
-            async with eco:
-                for text in INPUTS:
-                    await eco.send(text)
-            return recording.path
-
-    return asyncio.run(run())
+    return asyncio.run(record_horace(tmp_path_factory.mktemp("horace")))
 
 
 async def test_the_gate_catches_the_behaviour_changing_mutants_of_horace_and_passes_every_rewrite(
         session: Path, tmp_path: Path) -> None:
-    plain = await rerun(session, sessions=tmp_path / "oracle", mad_path=[])
-    assert plain.report["same"], "the original must re-run the same"
-    made = mutants(HORACE, MUTANTS)
-    candidates = [("mutant", label, text) for label, text in made] + [("rewrite", label, text)
-                                                                      for label, text in rewrites(HORACE)]
-    assert len(made) >= 30
-    paths = []
-    for number, (_, _, text) in enumerate(candidates):
-        paths.append(tmp_path / f"{number:02d}.py")
-        paths[-1].write_text(text)
-    changes = []
-    for path in paths:  # the oracle, one plain re-run after another in this process
-        try:
-            oracle = await rerun(session, sessions=tmp_path / "oracle", mad_path=[], replace=[path])
-            changes.append(not compare(plain.journal, oracle.journal)["same"])
-        except Exception:  # it cannot even start: a change of behaviour
-            changes.append(True)
-    limit = asyncio.Semaphore(2)
-
-    async def judge(path: Path) -> dict[str, Any]:
-        async with limit:
-            return await regen(RegenRequest(mad="horace", candidate=path, home=tmp_path / "home",
-                                            sessions=session.parent, against=[str(session)]))
-
-    reports = await asyncio.gather(*(judge(path) for path in paths))
-    outcomes = [{"kind": kind, "label": label, "changes": changed, "exit": report["exit"],
-                 "static": report["static"], "verdict": report["verdict"]}
-                for (kind, label, _), changed, report in zip(candidates, changes, reports)]
-    changing = [o for o in outcomes if o["kind"] == "mutant" and o["changes"]]
-    caught = [o for o in changing if o["exit"] == 1]
-    false_alarms = [o for o in outcomes if o["kind"] == "rewrite" and o["exit"] == 1]
-    equivalent_flagged = [o for o in outcomes if o["kind"] == "mutant" and not o["changes"] and o["exit"] == 1]
-    summary = {"mutants": len(made), "behaviour_changing": len(changing), "caught": len(caught),
-               "rewrites": len(outcomes) - len(made), "rewrites_failed": len(false_alarms),
-               "equivalent_mutants_flagged": len(equivalent_flagged)}
+    result = await evaluate(session, tmp_path, count=8, rewrite_count=5)
+    summary = {k: v for k, v in result.items() if not isinstance(v, list)}
     print("regen mutation set:", json.dumps(summary))
-    assert len(changing) >= 20, summary
-    assert len(caught) >= 0.95 * len(changing), json.dumps([o for o in changing if o["exit"] != 1], indent=1)
-    assert not false_alarms, json.dumps(false_alarms, indent=1)
+    assert result["mutants"] == 8 and result["rewrites"] == 5 and result["behaviour_changing"] >= 5, summary
+    assert result["caught"] == result["behaviour_changing"], json.dumps(result["missed"], indent=1)
+    assert not result["false_alarms"], json.dumps(result["false_alarms"], indent=1)
