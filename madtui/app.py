@@ -24,6 +24,7 @@ from .screens.main import MainScreen
 from .screens.resources import ResourcesScreen
 from .timeline import JournalTail, Timeline
 from .widgets.composer import Composer
+from .widgets.pane_deck import PaneDeck
 from .widgets.status_bar import StatusBar
 
 TAIL_INTERVAL = 0.05
@@ -133,6 +134,8 @@ class MadApp(App[int]):
     def on_journal_events(self, event: JournalEvents) -> None:
         try:
             changed = self.timeline.apply(event.events)
+            if not self.main.query(PaneDeck):  # the screen is being taken down (exit): the timeline is enough
+                return
             deck = self.main.deck
             for name, view in self.timeline.mads.items():
                 if name not in deck.panes and name != "kernel":
