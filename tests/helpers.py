@@ -269,7 +269,7 @@ class Burner(MAD):
     async def on_message(self, message: Message, addressed: bool) -> None:
         if not addressed:
             return
-        until = time.thread_time() + (0.2 if "heavy" in message.content else 0.001)
+        until = time.thread_time() + (0.2 if "heavy" in message.content else 0.003)
         while time.thread_time() < until:  # CPU, not waiting
             pass
         await self.ctx.publish(message.reply(self.name, "done"))

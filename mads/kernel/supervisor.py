@@ -76,6 +76,11 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+HANDLED_MIN_CPU = 0.001
+"""Seconds of CPU from which a handled message is journalled with its cost (`handled`): what can make a spike;
+cheaper ones would double the journal's events per message for nothing to blame."""
+
+
 class MADRunner:
     """Owns one MAD: its instance, mailbox, task, crash history and account."""
 
@@ -340,8 +345,9 @@ class MADRunner:
         try:
             await self._run_handler(item, coro, handler)
         finally:
-            if self.hub.sinks and type(item) is not Observation:  # what this message cost (nothing when unrecorded)
-                self._handled(item, handler, account.cpu_seconds - cpu_before, time.perf_counter() - wall_before)
+            cpu = account.cpu_seconds - cpu_before
+            if cpu >= HANDLED_MIN_CPU and self.hub.sinks and type(item) is not Observation:  # what it cost
+                self._handled(item, handler, cpu, time.perf_counter() - wall_before)
 
     def _handled(self, item: Any, handler: str, cpu: float, wall: float) -> None:
         if type(item) is Delivery:

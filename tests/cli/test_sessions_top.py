@@ -14,8 +14,8 @@ from tests.helpers import record_burner
 def test_the_message_that_burned_the_cpu_tops_the_list(tmp_path: Path) -> None:
     journal = record_burner(tmp_path)
     handled = list(reader.read_events(journal, kind=["handled"]))
-    assert len([e for e in handled if e["payload"].get("message_id")]) == 50
-    assert [e["payload"]["tool"] for e in handled if e["payload"].get("tool")] == ["burner_ping"]
+    assert len([e for e in handled if e["payload"].get("message_id")]) == 50  # each costs 1 ms or more
+    assert not [e for e in handled if e["payload"].get("tool")]  # the ping costs less: not journalled
     done = CliRunner().invoke(cli, ["sessions", "top", str(journal), "--limit", "3", "--json"])
     assert done.exit_code == 0, done.output
     first, *rest = json.loads(done.stdout)
