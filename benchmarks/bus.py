@@ -109,19 +109,8 @@ async def bus_throughput(n: int) -> Sample:
 
     Baseline: the same fan-out through raw asyncio.Queues (bound 1000), one producer, one consumer per queue.
     """
-    global _tally
     baseline = await queue_throughput(n, len(SINKS))
-    async with ecosystem(SINKS) as (eco, conv):
-        messages = [Message.create(conv, HUMAN, "hello") for _ in range(n)]
-        _tally = tally = Tally(n * len(SINKS))
-        started = _perf()
-        for message in messages:
-            await eco.publish(message)
-        await tally.done.wait()
-        elapsed = _perf() - started
-    if tally.count != n * len(SINKS):
-        raise RuntimeError(f"{tally.count} deliveries of {n * len(SINKS)}")
-    return Sample(tally.count / elapsed, baseline)
+    return Sample(n * len(SINKS) / await _delivery_seconds(n, 0), baseline)
 
 
 async def queue_latency_p99(n: int) -> float:

@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mads.kernel.reload import _where as where
+from mads.kernel.supervisor import one_line
+
 
 def tool_interface(cls: Any) -> dict[str, dict[str, Any]]:
     """A MAD class's tools as the interface the gate compares: description and input schema per tool."""
@@ -26,18 +29,8 @@ def tool_interface(cls: Any) -> dict[str, dict[str, Any]]:
 
 
 def _where(exc: BaseException, path: Path) -> str:
-    line = None
-    tb = exc.__traceback__
-    while tb is not None:
-        if Path(tb.tb_frame.f_code.co_filename).resolve() == path.resolve():
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f"{path.name}:{line}" if line else path.name
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """`candidate.py:line` of the deepest frame in the candidate (reload's rule, the folder left out)."""
+    return where(exc, path).replace(str(path), path.name)
 
 
 async def probe(request: dict[str, Any]) -> dict[str, Any]:
@@ -67,7 +60,7 @@ async def probe(request: dict[str, Any]) -> dict[str, Any]:
     try:
         eco.load()
     except Exception as exc:
-        return {**answer, "stage": "import", "error": _one_line(exc)}
+        return {**answer, "stage": "import", "error": one_line(exc)}
     runner = eco.runners[mad]
     cls = runner.cls
     db = runner.ctx.state
@@ -76,7 +69,7 @@ async def probe(request: dict[str, Any]) -> dict[str, Any]:
             cls.migrations.apply(db)
         except Exception as exc:
             return {**answer, "stage": "migrations", "error": f"{_where(exc, candidate)}: migration failed: "
-                                                              f"{_one_line(exc)}"}
+                                                              f"{one_line(exc)}"}
     check = getattr(cls, "self_check", None)
     if check is not None:
         try:
@@ -86,7 +79,7 @@ async def probe(request: dict[str, Any]) -> dict[str, Any]:
                 await outcome
         except Exception as exc:
             return {**answer, "stage": "self_check", "error": f"{_where(exc, candidate)}: self_check failed: "
-                                                              f"{_one_line(exc)}"}
+                                                              f"{one_line(exc)}"}
     return {**answer, "ok": True}
 
 
@@ -98,7 +91,7 @@ def main() -> None:
     try:
         answer = asyncio.run(probe(request))
     except BaseException as exc:  # noqa: BLE001 - whatever the candidate does, the gate gets one answer
-        answer = {"ok": False, "stage": "import", "error": _one_line(exc), "tools": {}}
+        answer = {"ok": False, "stage": "import", "error": one_line(exc), "tools": {}}
     out.write(json.dumps(answer, default=str))
     out.flush()
     os._exit(0)  # the candidate's threads or atexit hooks must not hold the answer back

@@ -9,6 +9,7 @@ import asyncio
 import functools
 import json
 import logging
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -228,20 +229,13 @@ class Gateway(MCPServer):
                 raise ToolFailure(result.get("error", "reload failed"))
             return result
 
-        def breaking(name: str, arguments: dict[str, Any], act: Callable[[], Any]) -> Any:
+        async def breaking(name: str, arguments: dict[str, Any], act: Callable[[], Any]) -> Any:
+            """Run a breakpoint action; recorded as an external call, a MadError one line to the client."""
             started = time.perf_counter()
             try:
                 result = act()
-            except MadError as exc:
-                gateway._record(name, arguments, started, error=one_line(exc))
-                raise ToolFailure(one_line(exc)) from None
-            gateway._record(name, arguments, started, result=result)
-            return result
-
-        async def breaking_async(name: str, arguments: dict[str, Any], act: Callable[[], Awaitable[Any]]) -> Any:
-            started = time.perf_counter()
-            try:
-                result = await act()
+                if inspect.isawaitable(result):
+                    result = await result
             except MadError as exc:
                 gateway._record(name, arguments, started, error=one_line(exc))
                 raise ToolFailure(one_line(exc)) from None
@@ -256,7 +250,7 @@ class Gateway(MCPServer):
             the recipient MAD, the sender, the conversation, a tag, a command's tool, a regex on the content."""
             arguments = {k: v for k, v in {"mad": mad, "sender": sender, "conversation": conversation, "tag": tag,
                                            "tool": tool, "pattern": pattern}.items() if v is not None}
-            return breaking("mad_break", arguments, lambda: {"id": eco.breaks.add(**arguments).id})
+            return await breaking("mad_break", arguments, lambda: {"id": eco.breaks.add(**arguments).id})
 
         @self.tool()
         async def mad_breakpoints() -> dict[str, Any]:
@@ -267,18 +261,18 @@ class Gateway(MCPServer):
         async def mad_continue(held_id: str, content: str | None = None, step: bool = False) -> dict[str, Any]:
             """Deliver a held message (its text replaced by `content`, if given); with `step`, hold the next
             message of its conversation whatever it is."""
-            return await breaking_async("mad_continue", {"held_id": held_id, "content": content, "step": step},
+            return await breaking("mad_continue", {"held_id": held_id, "content": content, "step": step},
                                         lambda: eco.breaks.resume(held_id, content, step=step))
 
         @self.tool()
         async def mad_drop(held_id: str) -> dict[str, Any]:
             """Drop a held message: it is never delivered."""
-            return await breaking_async("mad_drop", {"held_id": held_id}, lambda: eco.breaks.drop(held_id))
+            return await breaking("mad_drop", {"held_id": held_id}, lambda: eco.breaks.drop(held_id))
 
         @self.tool()
         async def mad_unbreak(id: str) -> dict[str, Any]:  # noqa: A002 - the name the issue gives
             """Remove a breakpoint (what it holds now stays held until continued or dropped)."""
-            return breaking("mad_unbreak", {"id": id}, lambda: (eco.breaks.remove(id), {"removed": id})[1])
+            return await breaking("mad_unbreak", {"id": id}, lambda: (eco.breaks.remove(id), {"removed": id})[1])
 
         @self.tool()
         async def mad_pause() -> dict[str, Any]:
