@@ -3,11 +3,23 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 
 class LLMError(Exception):
-    """The provider could not answer (unreachable, refused, script exhausted)."""
+    """The provider could not answer (unreachable, refused, script exhausted): a one-line message.
+
+    `retryable` errors (429, 5xx) may be tried again by the gateway, after `retry_after` seconds when the
+    server said how long to wait; `status` is the HTTP status when there was one.
+    """
+
+    def __init__(self, message: str = "", *, status: int | None = None, retry_after: float | None = None,
+                 retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = retryable
 
 
 @dataclass
@@ -17,6 +29,8 @@ class ToolCall:
     name: str
     arguments: dict[str, Any]
     id: str = ""
+    error: str = ""
+    """Why the arguments could not be read (the model wrote malformed JSON); `arguments` is then empty."""
 
 
 @dataclass
@@ -27,6 +41,8 @@ class LLMRequest:
     model: str
     messages: list[dict[str, Any]]
     tools: list[dict[str, Any]] = field(default_factory=list)
+    on_text: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+    """Called with each piece of the reply's text as it streams in (cheap and synchronous); None: no one watches."""
 
 
 @dataclass
@@ -44,7 +60,8 @@ class LLMResponse:
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in self.tool_calls],
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments, **({"error": c.error} if c.error else {})}
+                           for c in self.tool_calls],
             "model": self.model,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
@@ -56,7 +73,7 @@ class LLMResponse:
     def from_dict(cls, data: dict[str, Any]) -> LLMResponse:
         """A response back from `to_dict` (it crossed into an isolated MAD's process)."""
         return cls(text=data.get("text", ""),
-                   tool_calls=[ToolCall(c["name"], c.get("arguments") or {}, c.get("id", ""))
+                   tool_calls=[ToolCall(c["name"], c.get("arguments") or {}, c.get("id", ""), c.get("error", ""))
                                for c in data.get("tool_calls") or []],
                    model=data.get("model", ""), input_tokens=data.get("input_tokens", 0),
                    output_tokens=data.get("output_tokens", 0), cost=data.get("cost", 0.0),
@@ -100,6 +117,10 @@ class Provider(ABC):
 
     @abstractmethod
     def models(self) -> list[str]: ...
+
+    async def list_models(self) -> list[str]:
+        """The models the server offers (asked of it); LLMError when it cannot say."""
+        return self.models()
 
     @abstractmethod
     async def complete(self, request: LLMRequest) -> LLMResponse: ...
