@@ -5,6 +5,7 @@ import asyncio
 import copy
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,41 @@ from typing import Any
 from sqlite_utils import Migrations
 
 from mads.kernel import MAD, ToolError, tool
-from mads.kernel.events import LLMCall, LLMResult
+from mads.kernel.events import LLMCall, LLMCancelled, LLMChunk, LLMResult, LLMRetry
 from mads.kernel.llm import LLMError, LLMRequest, LLMResponse, Provider, estimate_tokens, make_provider
 
 migrations = Migrations("fiedler")
 
 MAX_FILE_BYTES = 1_000_000
 """The largest file fiedler_send appends to a prompt."""
+RETRIES = 3
+"""How many times a call the provider refused for now (429, 5xx) is asked again."""
+BACKOFF_S = 0.5
+"""The first wait before asking again when the server did not say how long (doubled each time)."""
+MAX_WAIT_S = 60.0
+"""The longest wait before asking again, whatever the server says."""
+LIST_MODELS_TIMEOUT_S = 10.0
+
+
+@dataclass(eq=False)
+class InFlight:
+    """An LLM call on its way: who asked, which model, since when, how much has streamed in."""
+
+    call: int
+    caller: str
+    model: str
+    started: float
+    """time.perf_counter() at the request."""
+    chunks: int = 0
+    first: float | None = None
+    """time.perf_counter() at the first piece of text."""
+    retries: int = 0
+    task: asyncio.Future[LLMResponse] | None = None
+    cancelled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"call": self.call, "mad": self.caller, "model": self.model, "chunks": self.chunks,
+                "retries": self.retries, "elapsed_s": round(time.perf_counter() - self.started, 3)}
 
 
 @migrations()
@@ -62,6 +91,9 @@ class Fiedler(MAD):
         self._error: str | None = None
         self._stages: dict[tuple[str, str], list[int]] = {}
         """(mad, stage) -> [answers, llm_calls, tokens, tokens_avoided] since this start."""
+        self._calls = 0
+        self.in_flight: dict[int, InFlight] = {}
+        """The calls waiting for their answer, by number."""
 
     async def on_start(self) -> None:
         keys = self.ctx.credentials()
@@ -84,47 +116,119 @@ class Fiedler(MAD):
     # settings ------------------------------------------------------------------
     def models(self) -> list[str]:
         """The configured models (fiedler_set_models), else the provider's own list."""
-        row = self.ctx.state.execute("select value from settings where key = 'models'").fetchone()
-        if row is not None:
-            return list(json.loads(row[0]))
+        configured = self._configured()
+        if configured is not None:
+            return configured
         return self._provider.models() if self._provider is not None else []
 
     # the gateway -----------------------------------------------------------------
     async def complete(self, mad: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
                        model: str | None = None) -> LLMResponse:
-        """One completion for `mad`, recorded and accounted; ToolError when the provider cannot answer."""
+        """One completion for `mad`, streamed, recorded and accounted; ToolError when the provider cannot answer
+        (`cancelled` when `cancel` stopped it)."""
         if not model:
             models = self.models()
             model = models[0] if models else ""
         tools = tools or []
+        self._calls += 1
+        flight = InFlight(self._calls, mad, model, time.perf_counter())
         self.ctx.emit(LLMCall(caller=mad, model=model, messages=len(messages),
                               tools=[t.get("name", "") for t in tools], prompt=copy.deepcopy(messages),
-                              context_tokens=sum(estimate_tokens(str(m.get("content") or "")) for m in messages)))
-        started = time.perf_counter()
+                              context_tokens=sum(estimate_tokens(str(m.get("content") or "")) for m in messages),
+                              call=flight.call))
+
+        def streamed(piece: str) -> None:
+            if not piece:
+                return
+            flight.chunks += 1
+            if flight.first is None:
+                flight.first = time.perf_counter()
+            self.ctx.emit(LLMChunk(caller=mad, call=flight.call, text=piece, n=flight.chunks))
+
         error: str | None = None
         response: LLMResponse | None = None
         if self._provider is None:
             error = self._error or "no language model provider is running"
         else:
+            self.in_flight[flight.call] = flight
+            flight.task = asyncio.ensure_future(self._ask_provider(flight, LLMRequest(mad, model, messages, tools,
+                                                                                      on_text=streamed)))
             try:
-                response = await self._provider.complete(LLMRequest(mad, model, messages, tools))
+                response = await flight.task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not flight.cancelled or (current is not None and current.cancelling()):
+                    raise  # the caller itself goes (shutdown, its own cancel): not ours to answer
+                error = "cancelled"
             except LLMError as exc:
                 error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if flight.retries:
+                    error += f" (gave up after {flight.retries + 1} tries)"
             except Exception as exc:  # a provider's bug must not crash the calling MAD
                 error = f"{self._provider.reported_name} provider failed: {type(exc).__name__}: {exc}".splitlines()[0]
                 self.ctx.log.warning("fiedler: %s", error)
-        latency_ms = round((time.perf_counter() - started) * 1000, 3)
+            finally:
+                self.in_flight.pop(flight.call, None)
+        ended = time.perf_counter()
+        latency_ms = round((ended - flight.started) * 1000, 3)
         if response is None:
             self._record(mad, model, 0, 0, 0.0, latency_ms, error)
-            self.ctx.emit(LLMResult(caller=mad, model=model, ok=False, error=error, latency_ms=latency_ms))
+            if error == "cancelled":
+                self.ctx.emit(LLMCancelled(caller=mad, call=flight.call, model=model, elapsed_ms=latency_ms,
+                                           chunks=flight.chunks))
+            self.ctx.emit(LLMResult(caller=mad, model=model, ok=False, error=error, latency_ms=latency_ms,
+                                    call=flight.call, **self._stream_figures(flight, 0, ended)))
             raise ToolError(error or "the language model could not answer")
         self._record(mad, model, response.input_tokens, response.output_tokens, response.cost, latency_ms, None)
         self.ctx.emit(LLMResult(caller=mad, model=model, ok=True, input_tokens=response.input_tokens,
                                 output_tokens=response.output_tokens, cost=response.cost, latency_ms=latency_ms,
                                 tool_calls=[{"id": c.id, "name": c.name, "arguments": c.arguments}
                                             for c in response.tool_calls],
-                                text=response.text))
+                                text=response.text, call=flight.call,
+                                **self._stream_figures(flight, response.output_tokens, ended)))
         return response
+
+    @staticmethod
+    def _stream_figures(flight: InFlight, tokens_out: int, ended: float) -> dict[str, Any]:
+        figures: dict[str, Any] = {"retries": flight.retries} if flight.retries else {}
+        if flight.first is not None:
+            figures["first_token_ms"] = round((flight.first - flight.started) * 1000, 3)
+            figures["chunks"] = flight.chunks
+            if tokens_out and ended > flight.first:
+                figures["tokens_per_s"] = round(tokens_out / (ended - flight.first), 1)
+        return figures
+
+    async def _ask_provider(self, flight: InFlight, request: LLMRequest) -> LLMResponse:
+        """The provider's answer; a refusal for now (429, 5xx) is asked again after the wait the server gave,
+        or a doubling backoff, shown as an llm_retry event. Nothing is asked again once text has streamed."""
+        assert self._provider is not None
+        while True:
+            try:
+                return await self._provider.complete(request)
+            except LLMError as exc:
+                if not exc.retryable or flight.retries >= RETRIES or flight.chunks:
+                    raise
+                wait = exc.retry_after if exc.retry_after is not None else BACKOFF_S * 2 ** flight.retries
+                wait = min(max(float(wait), 0.0), MAX_WAIT_S)
+                flight.retries += 1
+                self.ctx.emit(LLMRetry(caller=flight.caller, call=flight.call, model=flight.model,
+                                       error=str(exc).strip().splitlines()[0] if str(exc).strip() else "refused",
+                                       wait_s=round(wait, 3), attempt=flight.retries + 1))
+                await asyncio.sleep(wait)
+
+    def cancel(self, mad: str | None = None) -> list[dict[str, Any]]:
+        """Cancel the calls in flight of `mad` (every MAD's when None), down to their HTTP requests; each
+        caller gets ToolError('cancelled'). Returns the calls cancelled."""
+        wanted = mad.lower().lstrip("@") if mad else None
+        cancelled = []
+        for flight in list(self.in_flight.values()):
+            if wanted is not None and flight.caller != wanted:
+                continue
+            if flight.task is not None and not flight.task.done() and not flight.cancelled:
+                flight.cancelled = True
+                flight.task.cancel()
+                cancelled.append(flight.to_dict())
+        return cancelled
 
     def note_stage(self, mad: str, stage: str, llm_calls: int, tokens: int, tokens_avoided: int) -> None:
         """A Thought Engine stage answered a message of `mad` (counted in memory: DTR answers in microseconds)."""
@@ -145,14 +249,36 @@ class Fiedler(MAD):
     # tools -------------------------------------------------------------------------
     @tool
     async def list_models(self) -> dict[str, Any]:
-        """The provider, the models prompts go to, and the default model."""
-        models = self.models()
+        """The models the provider's server offers (asked of it: /v1/models for OpenAI-compatible servers and
+        Ollama, Anthropic's model list), the models prompts go to, and the default model.
+
+        When the server cannot say, `models` falls back to the configured default and `note` says why.
+        """
+        configured = self._configured()
+        served: list[str] | None = None
+        note: str | None = None
+        if self._provider is not None:
+            try:
+                served = await asyncio.wait_for(self._provider.list_models(), LIST_MODELS_TIMEOUT_S)
+            except (LLMError, TimeoutError) as exc:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer in time"
+                note = f"the server could not list its models ({reason}): showing the configured default"
+        default_models = configured or self.models()
+        models = configured or served or default_models
         provider = self._provider.reported_name if self._provider is not None else self._provider_name
         result: dict[str, Any] = {"provider": provider, "models": models,
-                                  "default": models[0] if models else None}
+                                  "default": default_models[0] if default_models else None}
+        if served is not None and served != models:
+            result["served"] = served
+        if note:
+            result["note"] = note
         if self._error:
             result["error"] = self._error
         return result
+
+    def _configured(self) -> list[str] | None:
+        row = self.ctx.state.execute("select value from settings where key = 'models'").fetchone()
+        return list(json.loads(row[0])) if row is not None else None
 
     @tool
     async def set_models(self, models: list[str]) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from .widgets.pane_deck import PaneDeck
 from .widgets.status_bar import StatusBar
 
 TAIL_INTERVAL = 0.05
+LIVE_TAIL_INTERVAL = 0.01
+"""While an LLM call is in flight the journal is read more often: its reply streams into a pane."""
 
 
 class MadApp(App[int]):
@@ -127,7 +129,7 @@ class MadApp(App[int]):
                         if self._stop_tail.is_set() or worker.is_cancelled:
                             return
                 else:
-                    self._stop_tail.wait(TAIL_INTERVAL)
+                    self._stop_tail.wait(LIVE_TAIL_INTERVAL if self.timeline.calls_in_flight else TAIL_INTERVAL)
         finally:
             tail.close()
 

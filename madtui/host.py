@@ -117,7 +117,12 @@ class Host:
         client = self._client
         if client is None or not self._ready.is_set():
             raise HostUnavailable(f"the ecosystem is {self.state}")
-        result = await client.call_tool(name, arguments or {}, progress_callback=cast("ProgressFnT | None", progress))
+        try:
+            result = await client.call_tool(name, arguments or {},
+                                            progress_callback=cast("ProgressFnT | None", progress))
+        except Exception as exc:  # the connection closed under the call (quit, restart, the child died): one line
+            why = "the workbench is closing" if self._stop.is_set() else f"{type(exc).__name__}: {exc}"
+            raise HostUnavailable(f"{name} was not answered: {why}".splitlines()[0]) from None
         text = "".join(getattr(block, "text", "") for block in result.content)
         if result.is_error:
             raise ToolCallError(text.strip().splitlines()[0] if text.strip() else f"{name} failed")

@@ -131,6 +131,10 @@ class ReplayApp(App[int]):
         if isinstance(self.screen, ResourcesScreen):
             self.screen.refresh_rows()
 
+    def pane_clock(self) -> float:
+        """The time the panes show (an LLM call in flight's seconds so far): the cursor's."""
+        return self.cursor_state().wall if self.cursor is not None else 0.0
+
     def cursor_state(self) -> CursorState:
         cursor = self.cursor
         assert cursor is not None

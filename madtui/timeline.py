@@ -74,6 +74,9 @@ class MadView:
     """The process hosting it, in a distributed ecosystem (`host:pid:tag`)."""
     lines: list[Line] = field(default_factory=list)
     last_error: str | None = None
+    in_flight: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """Its LLM calls waiting for their answer, by call number: model, wall (asked at), chunks, text streamed
+    so far, note (a retry's wait). Each entry is replaced, never changed in place (replay keeps copies)."""
 
     def add(self, line: Line) -> None:
         self.lines.append(line)
@@ -177,6 +180,8 @@ class Timeline:
         self.node = e.get("node", self.node)
         self.starts += 1
         self.ended = False
+        for view in self.mads.values():  # a restarted ecosystem answers none of the calls its last life asked
+            view.in_flight.clear()
         self.ecosystem_state = "running"
         modules = p.get("modules", {})
         for name in p.get("mads", []):
@@ -195,6 +200,8 @@ class Timeline:
 
     def _on_session_end(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         self.ended = True
+        for view in self.mads.values():
+            view.in_flight.clear()
         self.ecosystem_state = "stopped"
         return {"*"}
 
@@ -296,16 +303,65 @@ class Timeline:
             view.add(Line(e["seq"], e["wall"], "error", f"✗ {p.get('tool')}{took} {p.get('error')}", ok=False))
         return {view.name}
 
+    @property
+    def calls_in_flight(self) -> int:
+        """LLM calls asked and not yet answered, over every MAD."""
+        return sum(len(view.in_flight) for view in self.mads.values())
+
+    def _on_llm_call(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        if "call" not in p:  # recorded before calls were numbered
+            return set()
+        view = self.mad(p.get("caller") or e["mad"])
+        view.in_flight[p["call"]] = {"model": p.get("model"), "wall": e["wall"], "chunks": 0, "text": "",
+                                     "note": None}
+        return {view.name}
+
+    def _on_llm_chunk(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(p.get("caller") or e["mad"])
+        flight = view.in_flight.get(p.get("call", -1))
+        if flight is None:
+            return set()
+        view.in_flight[p["call"]] = {**flight, "chunks": flight["chunks"] + 1,
+                                     "text": flight["text"] + str(p.get("text", "")), "note": None}
+        return {view.name}
+
+    def _on_llm_retry(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(p.get("caller") or e["mad"])
+        note = f"{p.get('error')}: asking again in {p.get('wait_s', 0):g} s (try {p.get('attempt')})"
+        flight = view.in_flight.get(p.get("call", -1))
+        if flight is not None:
+            view.in_flight[p["call"]] = {**flight, "note": note, "retry_wall": e["wall"],
+                                         "wait_s": float(p.get("wait_s") or 0)}
+        view.add(Line(e["seq"], e["wall"], "llm", f"↻ {p.get('model')} {note}", ok=False))
+        return {view.name}
+
+    def _on_llm_cancelled(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
+        view = self.mad(p.get("caller") or e["mad"])
+        view.in_flight.pop(p.get("call", -1), None)
+        view.add(Line(e["seq"], e["wall"], "error",
+                      f"✦ {p.get('model')} cancelled after {float(p.get('elapsed_ms') or 0) / 1000:.1f} s", ok=False))
+        return {view.name}
+
     def _on_llm_result(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:
         view = self.mad(p.get("caller") or e["mad"])
+        flight = view.in_flight.pop(p.get("call", -1), None)
+        if p.get("error") == "cancelled":  # said by its llm_cancelled event
+            return {view.name}
         tokens = p.get("input_tokens", 0) + p.get("output_tokens", 0)
         if p.get("ok", True):
             names = [c["name"] if isinstance(c, dict) else str(c) for c in p.get("tool_calls") or []]
             calls = f" → {', '.join(names)}" if names else ""
-            view.add(Line(e["seq"], e["wall"], "llm", f"✦ {p.get('model')} {tokens} tokens{calls}",
+            stream = ""
+            if "first_token_ms" in p:
+                stream = f" · first token {p['first_token_ms'] / 1000:.2f} s"
+                if p.get("tokens_per_s"):
+                    stream += f" · {p['tokens_per_s']:g} tokens/s"
+            view.add(Line(e["seq"], e["wall"], "llm", f"✦ {p.get('model')} {tokens} tokens{stream}{calls}",
                           detail=p.get("text")))
         else:
-            view.add(Line(e["seq"], e["wall"], "error", f"✦ {p.get('model')} failed: {p.get('error')}", ok=False))
+            took = f" after {(e['wall'] - flight['wall']):.1f} s" if flight is not None else ""
+            view.add(Line(e["seq"], e["wall"], "error", f"✦ {p.get('model')} failed{took}: {p.get('error')}",
+                          ok=False))
         return {view.name}
 
     def _on_crash(self, e: dict[str, Any], p: dict[str, Any]) -> set[str]:

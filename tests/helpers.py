@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -293,3 +295,85 @@ def record_burner(root: Path, sample_interval: float = 0.0) -> Path:
             return recording.path
 
     return asyncio.run(run())
+
+
+# the workbench (Textual Pilot and tmux) -------------------------------------------------------
+async def until(pilot: Any, predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Let a Pilot-driven app run until the predicate holds; AssertionError (with the screen) after the timeout."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s\n{screen_text(pilot.app)}")
+        await pilot.pause(0.02)
+
+
+def screen_text(app: Any) -> str:
+    """What the app's terminal shows, as plain text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def leftover_children(journal: Path) -> list[Any]:
+    """Processes still running that belong to this test: our children, or any `mad mcp` on this journal."""
+    import psutil
+
+    found = {p.pid: p for p in psutil.Process().children(recursive=True)}
+    for process in psutil.process_iter(["cmdline"]):
+        if str(journal) in " ".join(process.info["cmdline"] or []):
+            found[process.pid] = process
+    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@dataclass
+class Terminal:
+    """One tmux session on a private server (its socket in `folder`), running a command in `folder`."""
+
+    socket: Path
+    name: str
+    folder: Path
+
+    def tmux(self, *args: str) -> str:
+        done = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=10)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def type(self, text: str) -> None:
+        self.tmux("send-keys", "-t", self.name, "-l", text)
+
+    def press(self, key: str) -> None:
+        self.tmux("send-keys", "-t", self.name, key)
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> None:
+        try:
+            wait_until(lambda: predicate(self.screen()), timeout=timeout, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.screen()}") from None
+
+    def exit_status(self, timeout: float = 30.0) -> str:
+        """Wait for the command to end; the line it wrote to exit.txt (`EXIT:<status>`)."""
+        exit_file = self.folder / "exit.txt"
+        wait_until(lambda: exit_file.exists() and exit_file.read_text().endswith("\n"), timeout=timeout,
+                   what="the command exited")
+        return exit_file.read_text().strip()
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True, timeout=10)
+
+
+def start_terminal(folder: Path, env: dict[str, str], args: list[str], size: tuple[int, int] = (80, 24),
+                   name: str = "mad") -> Terminal:
+    """`python -m madtui ARGS` in a detached tmux session of this size, in `folder`, with `env`; the shell writes
+    its exit status to folder/exit.txt. Close it with `close()`."""
+    import shlex
+    import sys
+
+    env = {"PYTHONPATH": str(ROOT), "TERM": "xterm-256color", **env}
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    command = (f"cd {shlex.quote(str(folder))} && env {assignments} {shlex.quote(sys.executable)} -m madtui "
+               f"{' '.join(shlex.quote(a) for a in args)}; echo EXIT:$? > {shlex.quote(str(folder / 'exit.txt'))}")
+    term = Terminal(socket=folder / "tmux.sock", name=name, folder=folder)
+    term.tmux("-f", "/dev/null", "new-session", "-d", "-s", term.name, "-x", str(size[0]), "-y", str(size[1]),
+              command, ";", "set-option", "-t", term.name, "remain-on-exit", "on")
+    return term

@@ -137,7 +137,7 @@ class Kernel(Protocol):
     def key_credentials(self) -> Credentials: ...
 
 
-MAD_KINDS = frozenset({"log", "llm_call", "llm_result"})
+MAD_KINDS = frozenset({"log", "llm_call", "llm_result", "llm_chunk", "llm_retry", "llm_cancelled"})
 """The kernel kinds a MAD may emit itself; the others (session, state, crash, samples...) are the kernel's word."""
 
 

@@ -378,6 +378,18 @@ class Ecosystem(Conversing):
         return runner.status()
 
     # cognition and introspection ---------------------------------------------
+    def cancel_llm(self, mad: str | None = None) -> dict[str, Any]:
+        """Cancel the LLM calls in flight of `mad` (every MAD's when None) down to their HTTP requests: each
+        caller is answered `#error cancelled` and an llm_cancelled event is recorded."""
+        if mad:
+            mad = mad.lower().lstrip("@")
+            if mad not in self.runners:
+                raise UsageError(f"no MAD named {mad!r} (the MADs are {', '.join(self.runners)})")
+        gateway = self.services.get("llm")
+        if gateway is None:
+            raise UsageError("no LLM gateway is running here (Fiedler is not loaded)")
+        return {"cancelled": gateway.cancel(mad)}
+
     def thought_engine(self, mad: str) -> ThoughtEngine:
         engine = self._engines.get(mad)
         if engine is None:

@@ -157,6 +157,8 @@ class LLMCall(Event):
     prompt: list[dict[str, Any]]
     context_tokens: int = OMIT
     """The prompt's size in tokens (estimated): what CET built for the model, as sent."""
+    call: int = OMIT
+    """This call's number in the gateway: its chunks, retries and result carry it."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -172,6 +174,52 @@ class LLMResult(Event):
     latency_ms: float = 0.0
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     text: str = ""
+    call: int = OMIT
+    first_token_ms: float = OMIT
+    """A streamed reply: from the request to its first piece of text."""
+    tokens_per_s: float = OMIT
+    """A streamed reply: output tokens a second after the first one."""
+    chunks: int = OMIT
+    """A streamed reply: how many pieces of text it came in."""
+    retries: int = OMIT
+
+
+@dataclass(slots=True, kw_only=True)
+class LLMChunk(Event):
+    """A piece of a streamed reply's text, as it arrived (replay shows the reply growing)."""
+
+    kind: ClassVar[str] = "llm_chunk"
+    caller: str
+    call: int
+    text: str
+    n: int
+    """Its number in the reply, from 1."""
+
+
+@dataclass(slots=True, kw_only=True)
+class LLMRetry(Event):
+    """The provider refused for now (429, 5xx): the gateway waits, then asks again."""
+
+    kind: ClassVar[str] = "llm_retry"
+    caller: str
+    call: int
+    model: str
+    error: str
+    wait_s: float
+    attempt: int
+    """The attempt about to be made, from 2."""
+
+
+@dataclass(slots=True, kw_only=True)
+class LLMCancelled(Event):
+    """A call cancelled before its answer (Esc on the pane, mad_cancel): the request was closed."""
+
+    kind: ClassVar[str] = "llm_cancelled"
+    caller: str
+    call: int
+    model: str
+    elapsed_ms: float
+    chunks: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -421,7 +469,8 @@ class Custom(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
-    SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, Log, State, Crash,
+    SessionStart, SessionEnd, MessagePublished, ToolCall, ToolResult, LLMCall, LLMResult, LLMChunk, LLMRetry,
+    LLMCancelled, Log, State, Crash,
     Restart, Sample, Profile, Memory, HumanInput, ExternalCall, Reload, ReloadFailed, Stage, Blocked, BusLost,
     BusBack, DeadLetter, Regen, Handled, BreakHit, BreakContinue, BreakDrop)}
 KINDS = tuple(EVENT_TYPES)

@@ -23,6 +23,7 @@ class Introspected(Protocol):
     bus: Bus
     started: bool
     last_seen: dict[str, float]
+    services: dict[str, Any]
 
     def thought_engine(self, mad: str) -> ThoughtEngine: ...
 
@@ -36,6 +37,9 @@ def status(eco: Introspected) -> dict[str, Any]:
                    "stages": eco.thought_engine(name).statistics() if eco.started else {}}
             for name, runner in eco.runners.items()}
     found: dict[str, Any] = {"mads": mads, "bus": eco.bus.statistics()}
+    gateway = eco.services.get("llm")
+    if gateway is not None and hasattr(gateway, "in_flight"):
+        found["llm_in_flight"] = [flight.to_dict() for flight in gateway.in_flight.values()]
     if node is None:
         return found
     hosts = node.directory.hosts

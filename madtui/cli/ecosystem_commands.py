@@ -15,6 +15,7 @@ from mads.kernel.events import HumanInput
 from mads.kernel.message import RawJSON, parse_pairs
 
 from .options import ecosystem_options, gather, run_async, stop_on_signals, watch_option
+from .streaming import StreamPrinter
 
 
 def _dump(value: Any) -> str:
@@ -141,6 +142,9 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, **s
 
     async def body(**_: Any) -> int:
         eco = options.ecosystem()
+        printer = StreamPrinter() if sys.stdout.isatty() and not as_json else None  # a pipe gets it whole
+        if printer is not None:
+            eco.hub.add_sink(printer)
         probe = Message.create(conversation or "main", "human", text)
         async with eco.attached():
             await eco.check_mentions(probe)
@@ -155,7 +159,8 @@ def send(text: str, conversation: str | None, timeout: float, as_json: bool, **s
                               "missing": missing}))
         else:
             for reply in replies:
-                click.echo(_reply_line(reply))
+                line = _reply_line(reply)
+                click.echo(line.split("\n", 1)[0] if printer is not None and printer.shown(reply) else line)
         for name in missing:
             click.echo(f"mad: error: no reply from @{name} within {timeout:g} s", err=True)
         if not expected and not replies:  # never silent: said to MADs of the conversation, none of them addressed
@@ -175,7 +180,8 @@ def run(no_watch: bool, **shared: Any) -> None:
     """Run the ecosystem headless until Ctrl-C; print one ready line.
 
     \b
-    Example: MAD_HOME=/tmp/mad mad run --provider scripted
+    Example: mad run --mad-path ./my_mads
+    Example: mad run --bus redis://127.0.0.1:6379/0 --mads horace
     """
 
     options = gather(shared)

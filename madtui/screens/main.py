@@ -8,6 +8,7 @@ from textual.widgets import Footer
 
 from ..completion import Completer
 from ..widgets.composer import Composer
+from ..widgets.mad_pane import MadPane
 from ..widgets.pane_deck import PaneDeck
 from ..widgets.status_bar import StatusBar
 from ..widgets.traffic_view import TrafficView
@@ -22,7 +23,7 @@ class MainScreen(Screen[None]):
         *[Binding(f"alt+{n}", f"zoom({n})", f"Zoom {n}", show=False, priority=True) for n in range(1, 10)],
         Binding("left", "page(-1)", "Page", show=False),
         Binding("right", "page(1)", "Page", show=False),
-        Binding("escape", "focus_composer", "Composer", show=False),
+        Binding("escape", "escape", "Cancel LLM call / composer", show=False),
         Binding("f3", "toggle_logs", "Logs"),
         Binding("f4", "reload_mad", "Reload MAD"),
         Binding("f6", "restart_mad", "Restart MAD"),
@@ -71,6 +72,17 @@ class MainScreen(Screen[None]):
 
     def action_focus_composer(self) -> None:
         self.query_one(Composer).focus()
+
+    def action_escape(self) -> None:
+        """On a pane whose MAD waits for the model: cancel that call (mad_cancel); elsewhere: to the composer."""
+        pane = self.focused
+        while pane is not None and not isinstance(pane, MadPane):
+            pane = pane.parent  # type: ignore[assignment]
+        if isinstance(pane, MadPane) and pane.view.in_flight:
+            self.run_worker(self._call("mad_cancel", {"mad": pane.view.name}, f"cancelling {pane.view.name}'s "
+                                       "LLM call"), group="cancel")
+            return
+        self.action_focus_composer()
 
     def action_toggle_logs(self) -> None:
         name = self.focused_mad()

@@ -7,8 +7,8 @@ that made them and fills the table's memory column until the next reading.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
-
 from typing import Any
 
 from textual import work
@@ -86,6 +86,16 @@ def tokens_text(timeline: Timeline) -> str:
     return f"tokens · {used:,} used · {sum(v.tokens_avoided for v in saved):,} saved: {per_mad}"
 
 
+def calls_text(timeline: Timeline, now: float) -> str:
+    """The LLM calls in flight, one line each: MAD, model, seconds so far, tokens streamed; empty when none."""
+    rows = [f"  {view.name:<10} {flight['model']} · {max(0.0, now - flight['wall']):.1f} s · "
+            f"{flight['chunks']} tokens" + (f" · {flight['note']}" if flight.get("note") else "")
+            for name, view in timeline.mads.items() if name != "kernel" for flight in view.in_flight.values()]
+    if not rows:
+        return ""
+    return f"LLM calls in flight · {len(rows)}\n" + "\n".join(rows)
+
+
 class ResourcesScreen(Screen[None]):
     """What each MAD costs: sorted rows (CPU % first), the selected MAD's CPU graph, and py-spy profiles."""
 
@@ -140,8 +150,11 @@ class ResourcesScreen(Screen[None]):
     def _show_rows(self) -> None:
         self.table.show(self.views())
         tokens = tokens_text(self.timeline)
+        clock = getattr(self.app, "pane_clock", None)
+        calls = calls_text(self.timeline, clock() if clock is not None else time.time())
         self.query_one("#resources-process", Static).update(process_text(self.timeline)
-                                                            + (f"\n{tokens}" if tokens else ""))
+                                                            + (f"\n{tokens}" if tokens else "")
+                                                            + (f"\n{calls}" if calls else ""))
         session = self.timeline.session_id or "no session yet"
         self.query_one("#resources-title", Static).update(
             f"[b]resources[/b] · {session} · {self.timeline.ecosystem_state} · sampled once a second")

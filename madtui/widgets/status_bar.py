@@ -24,6 +24,9 @@ class StatusBar(Static):
             text += f" · cpu {process.get('cpu_percent', 0.0):.0f}% · rss {rss:.0f} MB"
         if restarts:
             text += f" · restarts {restarts}"
+        thinking = timeline.calls_in_flight
+        if thinking:
+            text += f" · [b]{thinking} LLM call{'s' if thinking > 1 else ''} in flight[/b]"
         down = host_state in ("restarting", "failed")
         if down and host_error:
             verb = "stopped after repeated failures" if host_state == "failed" else "died; restarting"

@@ -1,6 +1,7 @@
 """A MAD's traffic as a virtual list: only the visible lines are rendered, so 100k lines scroll smoothly."""
 from __future__ import annotations
 
+import textwrap
 from bisect import bisect_left, bisect_right
 
 from rich.segment import Segment
@@ -26,6 +27,12 @@ STYLES = {
     "state": Style(color="blue"),
     "held": Style(color="black", bgcolor="yellow", bold=True),
 }
+LIVE = Style(color="magenta", bold=True)
+"""An LLM call in flight: its model, elapsed time and tokens."""
+STREAMING = Style(color="green", italic=True)
+"""The text of a reply streaming in."""
+LIVE_ROWS = 8
+"""The most rows of a streaming reply shown under way (its end: the part that grows)."""
 CURSOR = Style(reverse=True)
 
 
@@ -64,6 +71,30 @@ class TrafficView(ScrollView, can_focus=True):
         self._visible: list[Line] = []
         self._taken_upto = -1
         """The seq of the last source line taken in; lines are found by seq, so the source may be cut."""
+        self._live: list[tuple[str, Style]] = []
+        """Rows under the lines for what is under way (LLM calls in flight and the text they streamed)."""
+
+    def show_live(self, calls: list[tuple[str, str]]) -> None:
+        """Show what is under way under the lines: per call a head row and its streamed text, wrapped to the
+        width (its last LIVE_ROWS rows); none: nothing under way. Only a change repaints."""
+        width = max(self.scrollable_content_region.width, 20)
+        rows: list[tuple[str, Style]] = []
+        for head, text in calls:
+            rows.append((head, LIVE))
+            if text:
+                wrapped = [row for part in text.splitlines() or [""]
+                           for row in (textwrap.wrap(part, width - 2) or [""])]
+                rows += [("  " + row, STREAMING) for row in wrapped[-LIVE_ROWS:]]
+        if rows == self._live:
+            return
+        grew = len(rows) != len(self._live)
+        self._live = rows
+        if grew:
+            following = self.cursor < 0 and self.scroll_y >= self.max_scroll_y - 1
+            self.virtual_size = Size(0, len(self._visible) + len(rows))
+            if following or self.scroll_y > self.max_scroll_y:  # (fewer rows: never left past the end)
+                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
+        self.refresh()
 
     def take_in_lines(self) -> None:
         """Take in lines added to the source since the last call, and let go of lines it no longer holds.
@@ -88,7 +119,7 @@ class TrafficView(ScrollView, can_focus=True):
         if self.cursor >= len(visible):
             self.cursor = len(visible) - 1
         following = self.cursor < 0 and self.scroll_y >= self.max_scroll_y - 1
-        self.virtual_size = Size(0, len(self._visible))  # lines are cropped to the width: no sideways scrolling
+        self.virtual_size = Size(0, len(self._visible) + len(self._live))  # cropped to the width: no sideways scroll
         if following:
             # forced: the first burst that overflows comes before the layout that shows the scrollbar
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
@@ -103,6 +134,10 @@ class TrafficView(ScrollView, can_focus=True):
         index = round(self.scroll_y) + y
         width = self.scrollable_content_region.width
         if index >= len(self._visible):
+            live = index - len(self._visible)
+            if live < len(self._live):
+                text, live_style = self._live[live]
+                return Strip([Segment(text[: max(width, 0)], live_style)]).adjust_cell_length(width)
             return Strip.blank(width)
         line = self._visible[index]
         style = STYLES.get(line.kind, Style())

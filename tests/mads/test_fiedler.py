@@ -46,7 +46,7 @@ async def test_with_the_scripted_provider_prose_makes_the_imperator_call_a_tool_
         calls = [e.payload for e in eco.events.of("llm_call")]
         prompt = calls[0].pop("prompt")
         tokens = calls[0].pop("context_tokens")
-        assert calls[0] == {"caller": "probe", "model": "scripted", "messages": 2, "tools": ["probe_note"]}
+        assert calls[0] == {"caller": "probe", "model": "scripted", "messages": 2, "tools": ["probe_note"], "call": 1}
         assert tokens == sum(max(1, len(m["content"]) // 4) for m in prompt)  # what the model was sent
         assert [m["role"] for m in prompt] == ["system", "user"] and prompt[1]["content"].startswith("@Probe")
         assert calls[1]["messages"] == 4
@@ -180,8 +180,8 @@ async def test_set_models_persists_across_restart_and_picks_the_default(make_eco
         with pytest.raises(ToolError, match="at least one model"):
             await eco.call_tool("fiedler_set_models", {"models": [" "]})
     async with make_ecosystem([Fiedler, Probe], provider="scripted", environ=environ) as eco:
-        assert await eco.call_tool("fiedler_list_models") == {
-            "provider": "scripted", "models": ["big", "small"], "default": "big"}
+        assert await eco.call_tool("fiedler_list_models") == {  # (and what the provider itself serves)
+            "provider": "scripted", "models": ["big", "small"], "default": "big", "served": ["scripted"]}
         await eco.send("@Probe hello there")
         assert eco.events.of("llm_call")[0].payload["model"] == "big"
         answers = await eco.call_tool("fiedler_send", {"prompt": "hi"})

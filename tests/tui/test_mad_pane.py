@@ -5,7 +5,8 @@ from pathlib import Path
 
 from madtui.widgets.mad_pane import MadPane
 from madtui.widgets.sparkline_header import PaneHeader
-from tests.tui.test_resources_screen import synthetic_app, until, write_journal
+from tests.helpers import until
+from tests.tui.test_resources_screen import synthetic_app, write_journal
 
 
 async def test_an_update_while_the_pane_is_being_taken_down_is_skipped(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from madtui.host import HostOptions
 from madtui.messages import HostChanged
 from madtui.widgets.composer import Composer
 from mads.kernel.journal.reader import read_events
-from tests.helpers import write_probe
+from tests.helpers import leftover_children, screen_text, until, write_probe
 
 CORE_MADS = ["dewey", "fiedler", "hopper", "horace", "rogers", "turing"]
 MASTER_KEY = "a" * 64
@@ -34,20 +33,6 @@ def make_app(tmp_path: Path) -> MakeApp:
         return MadApp(HostOptions(home=tmp_path / "home", sessions=tmp_path / "sessions", environ=environ))
 
     return make
-
-
-async def until(pilot: Pilot[Any], predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    """Let the app run until the predicate holds; AssertionError after the timeout."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s\n{screen_text(pilot.app)}")
-        await pilot.pause()
-
-
-def screen_text(app: Any) -> str:
-    """What the terminal shows, as plain text."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def composer(app: MadApp) -> Composer:
@@ -68,15 +53,6 @@ async def started(pilot: Pilot[Any]) -> MadApp:
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:
     await pilot.press(*text)
-
-
-def leftover_children(journal: Path) -> list[psutil.Process]:
-    """Processes still running that belong to this test: our children, or any `mad mcp` on this journal."""
-    found = {p.pid: p for p in psutil.Process().children(recursive=True)}
-    for process in psutil.process_iter(["cmdline"]):
-        if str(journal) in " ".join(process.info["cmdline"] or []):
-            found[process.pid] = process
-    return [p for p in found.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
 async def test_tab_completes_mad_tool_and_first_required_parameter_and_arrows_walk_the_history(

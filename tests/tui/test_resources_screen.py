@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from textual.pilot import Pilot
 
 from mads.kernel.events import Record
 from mads.kernel.journal import JournalWriter
@@ -19,7 +18,7 @@ from madtui.app import MadApp
 from madtui.host import HostOptions
 from madtui.screens.resources import ResourcesScreen
 from madtui.widgets.resource_table import ResourceTable
-from tests.helpers import wait_until
+from tests.helpers import until, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_ID = "20250101-120000-resources"
@@ -69,15 +68,6 @@ def synthetic_app(tmp_path: Path) -> MadApp:
     """The app over a journal nobody is writing to (no child)."""
     return MadApp(HostOptions(journal=tmp_path / "s.db", home=tmp_path / "home", sessions=tmp_path / "sessions"),
                   start_host=False)
-
-
-async def until(pilot: Pilot[Any], predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until the predicate holds; AssertionError after the timeout."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout:g} s")
-        await pilot.pause(0.02)
 
 
 def resources(app: MadApp) -> ResourcesScreen:

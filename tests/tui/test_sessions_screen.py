@@ -11,7 +11,7 @@ from mads.kernel.journal import record_session
 from madtui.app import MadApp
 from madtui.host import HostOptions
 from madtui.screens.sessions import SessionsScreen
-from tests.tui.test_resources_screen import until
+from tests.helpers import until
 
 
 class Parrot(MAD):

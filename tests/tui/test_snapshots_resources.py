@@ -7,7 +7,8 @@ from typing import Any
 from textual.pilot import Pilot
 
 from madtui.app import MadApp
-from tests.tui.test_resources_screen import fake_memory_call, synthetic_app, until, write_journal
+from tests.helpers import until
+from tests.tui.test_resources_screen import fake_memory_call, synthetic_app, write_journal
 
 
 def resources_app(tmp_path: Path) -> tuple[MadApp, Any]:

@@ -10,15 +10,14 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
 from mads.kernel.journal.reader import read_events
-from tests.helpers import wait_until
+from tests.helpers import Terminal, start_terminal, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE_MADS = ["dewey", "fiedler", "hopper", "horace", "rogers", "turing"]
@@ -26,51 +25,16 @@ CORE_MADS = ["dewey", "fiedler", "hopper", "horace", "rogers", "turing"]
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (.ci/run installs it)")
 
 
-@dataclass
-class Terminal:
-    """One tmux session on a private server (its socket in `folder`), running `mad tui` in `folder`."""
-
-    socket: Path
-    name: str
-    folder: Path
-
-    def tmux(self, *args: str) -> str:
-        done = subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True, text=True, timeout=10)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def type(self, text: str) -> None:
-        self.tmux("send-keys", "-t", self.name, "-l", text)
-
-    def press(self, key: str) -> None:
-        self.tmux("send-keys", "-t", self.name, key)
-
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 30.0) -> None:
-        try:
-            wait_until(lambda: predicate(self.screen()), timeout=timeout, what=what)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{self.screen()}") from None
-
-
 @pytest.fixture(params=[(80, 24), (200, 50)], ids=lambda size: f"{size[0]}x{size[1]}")
 def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Terminal]:
     """`mad tui` started in a detached tmux session of the given size; the shell writes its exit status."""
-    width, height = request.param
     env = {"MAD_MASTER_KEY": "a" * 64, "MAD_HOME": str(tmp_path / "home"), "MAD_SESSIONS": str(tmp_path / "sessions"),
-           "MAD_PROVIDER": "offline", "MAD_PATH": "", "PYTHONPATH": str(ROOT), "TERM": "xterm-256color"}
-    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
-    command = (f"cd {shlex.quote(str(tmp_path))} && env {assignments} {shlex.quote(sys.executable)} -m madtui tui;"
-               f" echo EXIT:$? > {shlex.quote(str(tmp_path / 'exit.txt'))}")
-    term = Terminal(socket=tmp_path / "tmux.sock", name="mad", folder=tmp_path)
-    term.tmux("-f", "/dev/null", "new-session", "-d", "-s", term.name, "-x", str(width), "-y", str(height), command,
-              ";", "set-option", "-t", term.name, "remain-on-exit", "on")
+           "MAD_PROVIDER": "offline", "MAD_PATH": ""}
+    term = start_terminal(tmp_path, env, ["tui"], size=request.param)
     try:
         yield term
     finally:
-        subprocess.run(["tmux", "-S", str(term.socket), "kill-server"], capture_output=True, timeout=10)
+        term.close()
 
 
 def mad_mcp_children(folder: Path) -> list[psutil.Process]:

@@ -139,6 +139,10 @@ def default_context(turn: Turn) -> list[dict[str, Any]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": turn.message.content}]
 
 
+CANCELLED = "cancelled"
+"""What the gateway says of a call cancelled on the way (Esc, mad_cancel): the reply is `#error cancelled`."""
+
+
 class Imperator(Stage):
     """The LLM, through Fiedler, with the MAD's tools: a bounded tool-calling loop."""
 
@@ -161,13 +165,14 @@ class Imperator(Stage):
         calls = tokens = tokens_in = tokens_out = 0
         used: list[str] = []
         made: list[tuple[str, dict[str, Any], bool]] = []
+        repaired = False
         for _ in range(self.max_steps):
             try:
                 response = await turn.llm(messages, tools)
             except (LLMError, MadError) as exc:
-                return Outcome(False, f"the language model could not answer: {exc}", self.name,
-                               llm_calls=calls, tokens=tokens, tool_calls=used, tokens_in=tokens_in,
-                               tokens_out=tokens_out)
+                said = str(exc) if str(exc) == CANCELLED else f"the language model could not answer: {exc}"
+                return Outcome(False, said, self.name, llm_calls=calls, tokens=tokens, tool_calls=used,
+                               tokens_in=tokens_in, tokens_out=tokens_out)
             calls += 1
             tokens += response.input_tokens + response.output_tokens
             tokens_in += response.input_tokens
@@ -176,13 +181,23 @@ class Imperator(Stage):
                 return Outcome(True, response.text or "(no answer)", self.name, result=response.text,
                                llm_calls=calls, tokens=tokens, tool_calls=used, calls=made, tokens_in=tokens_in,
                                tokens_out=tokens_out)
+            broken = [c for c in response.tool_calls if c.error]
+            if broken:
+                if repaired:  # asked again once with the error: the model cannot write this call
+                    return Outcome(False, f"the model's call of {broken[0].name} was not valid JSON twice: "
+                                          f"{broken[0].error}", self.name, llm_calls=calls, tokens=tokens,
+                                   tool_calls=used, calls=made, tokens_in=tokens_in, tokens_out=tokens_out)
+                repaired = True
             messages.append({
                 "role": "assistant", "content": response.text,
                 "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
             })
             for call in response.tool_calls:
                 used.append(call.name)
-                if call.name not in offered:
+                if call.error:
+                    content = (f"error: your arguments for {call.name} were not valid JSON ({call.error}); "
+                               "call it again with the arguments as one valid JSON object")
+                elif call.name not in offered:
                     content = f"error: no tool named {call.name!r}; the tools are {', '.join(sorted(offered))}"
                     made.append((call.name, dict(call.arguments), False))
                 else:

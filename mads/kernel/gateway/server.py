@@ -230,7 +230,7 @@ class Gateway(MCPServer):
             return result
 
         async def breaking(name: str, arguments: dict[str, Any], act: Callable[[], Any]) -> Any:
-            """Run a breakpoint action; recorded as an external call, a MadError one line to the client."""
+            """Run an admin action (breakpoints, cancel); recorded as an external call, a MadError one line to the client."""
             started = time.perf_counter()
             try:
                 result = act()
@@ -273,6 +273,12 @@ class Gateway(MCPServer):
         async def mad_unbreak(id: str) -> dict[str, Any]:  # noqa: A002 - the name the issue gives
             """Remove a breakpoint (what it holds now stays held until continued or dropped)."""
             return await breaking("mad_unbreak", {"id": id}, lambda: (eco.breaks.remove(id), {"removed": id})[1])
+
+        @self.tool()
+        async def mad_cancel(mad: str | None = None) -> dict[str, Any]:
+            """Cancel the LLM calls in flight of a MAD (every MAD's when none is named), down to the HTTP request;
+            each caller is answered `#error cancelled`."""
+            return await breaking("mad_cancel", {"mad": mad}, lambda: eco.cancel_llm(mad))
 
         @self.tool()
         async def mad_pause() -> dict[str, Any]:

@@ -28,6 +28,8 @@ BATCH_EVENTS = 1000
 """The most events one commit holds."""
 BATCH_SECONDS = 0.05
 """The longest an event waits for its commit."""
+PROMPT_KINDS = frozenset({"llm_call", "llm_chunk"})
+"""Kinds committed at once: a reply streaming into the workbench's pane must not wait for a batch."""
 _STOP = object()
 
 _COLUMNS = ("wall", "mono", "kind", "mad", "conversation", "correlation_id", "code", "payload", "node")
@@ -73,7 +75,7 @@ class JournalWriter:
         events = self._events
         events.append((event.wall, event.mono, event.kind, event.mad, event.conversation, event.correlation_id,
                        event.code or self.code.get(event.mad or ""), text, event.node or self.node))
-        if len(events) >= BATCH_EVENTS and not self._wake.is_set():
+        if (len(events) >= BATCH_EVENTS or event.kind in PROMPT_KINDS) and not self._wake.is_set():
             self._wake.set()
 
     def set_meta(self, key: str, value: Any) -> None:
