@@ -186,7 +186,7 @@ async def test_openai_provider_reports_a_server_refusal_as_one_line_llm_error(op
     openai_server.replies.clear()
     provider = make_provider("openai", openai_server.environ)
     try:
-        with pytest.raises(LLMError, match="^openai: NotFoundError") as caught:
+        with pytest.raises(LLMError, match=r"^openai: 404 Not Found at http://127\.0\.0\.1:\d+/v1$") as caught:
             await provider.complete(LLMRequest("probe", "gpt-4o-mini", [{"role": "user", "content": "hi"}]))
         assert "\n" not in str(caught.value)
     finally:

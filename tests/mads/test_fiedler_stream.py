@@ -51,7 +51,8 @@ async def test_cancel_closes_the_request_and_the_caller_gets_error_cancelled(mak
     server.replies = [Reply(first_delay=6)]
     async with make_ecosystem(only=["fiedler", "horace"], provider="openai", environ=openai_env(server.base_url)) as eco:
         sending = asyncio.ensure_future(eco.send("@Horace hello there"))
-        await wait_for(lambda: bool(eco.status().get("llm_in_flight")), what="the call in flight")
+        await wait_for(lambda: bool(eco.status().get("llm_in_flight")) and len(server.requests) >= 1,
+                       what="the call in flight, its request at the server")
         (flight,) = eco.status()["llm_in_flight"]
         assert (flight["mad"], flight["model"]) == ("horace", "fake-small")
         assert [c["mad"] for c in eco.cancel_llm("horace")["cancelled"]] == ["horace"]
