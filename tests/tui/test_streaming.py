@@ -16,7 +16,8 @@ from mads.kernel.journal.reader import read_events
 from mads.kernel.llm.fake_server import FakeLLMServer, Reply
 from madtui.app import MadApp
 from madtui.host import HostOptions
-from tests.helpers import leftover_children, start_terminal, until
+from madtui.replay_app import ReplayApp
+from tests.helpers import leftover_children, mad_cli, start_terminal, until
 
 pytest.importorskip("openai")
 WORDS = ["Alpha ", "beta ", "gamma ", "delta"]
@@ -103,3 +104,29 @@ def test_in_tmux_the_reply_grows_and_ctrl_q_during_a_call_quits_cleanly(server: 
         assert leftover_children(journal) == []
     finally:
         term.close()
+
+
+async def test_a_streamed_session_replays_its_reply_growing_and_reruns_the_same(server: FakeLLMServer,
+                                                                                tmp_path: Path) -> None:
+    server.replies = [Reply(chunks=WORDS, delay=0.01)]
+    env = {**os.environ, **model_env(server, tmp_path)}
+    sent = mad_cli(env, "send", "@Horace hello there", "--provider", "openai")
+    assert sent.returncode == 0 and "Alpha beta gamma delta" in sent.stdout, sent.stderr
+    (journal,) = (tmp_path / "sessions").glob("*.db")
+    chunks = list(read_events(journal, kind=["llm_chunk"]))
+    assert [c["payload"]["text"] for c in chunks] == WORDS
+    app = ReplayApp(journal)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.cursor is not None, "the recording open")
+        seen = []
+        for chunk in chunks[:3]:
+            await app.move(chunk["seq"])
+            await until(pilot, lambda: "horace" in app.main.deck.panes and app.main.deck.panes["horace"].is_mounted,
+                        "Horace's pane")
+            seen.append("".join(row.strip() + " " for row in live_rows(app, "horace")[1:]).strip())
+        assert seen == ["Alpha", "Alpha beta", "Alpha beta gamma"]
+        assert "fake-small thinking · " in live_rows(app, "horace")[0]
+        await app.move(chunks[-1]["seq"] + 2)
+        await until(pilot, lambda: live_rows(app, "horace") == [], "the answer in: nothing under way")
+    rerun = mad_cli(env, "rerun", str(journal))
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
