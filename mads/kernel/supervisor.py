@@ -76,6 +76,10 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+GROUP_MAX = 64
+"""Inbox entries handled in one transaction of the MAD's state at the most (group commit)."""
+GROUP_SECONDS = 0.005
+"""No entry joins a group once it has been open this long: the first ones' answers are not held back for long."""
 HANDLED_MIN_CPU = 0.001
 """Seconds of CPU from which a handled message is journalled with its cost (`handled`): what can make a spike;
 cheaper ones would double the journal's events per message for nothing to blame."""
@@ -318,12 +322,85 @@ class MADRunner:
                 continue
             self._idle.clear()
             try:
-                await self._handle(item)
+                receipt = item.receipt
+                if receipt is not None and receipt.once is not None and self.placement == "core":
+                    await self._handle_group(item, receipt)
+                else:
+                    await self._handle(item)
             finally:
                 self._idle.set()
                 self.last_active = time.time()
 
-    async def _handle(self, item: Any) -> None:
+    async def _handle_group(self, item: Any, receipt: Any) -> None:
+        """Inbox entries queued together, handled in one transaction of the MAD's state (group commit).
+
+        Each handler runs under a savepoint of its own; the ids and answers of those that succeeded are
+        recorded with their effects and committed once, and only then are they answered and acknowledged.
+        The group takes the entries that are in the mailbox already, in their order, up to GROUP_MAX or
+        GROUP_SECONDS; it ends at a handler that crashes or is cancelled (those before it commit first,
+        then that one is dealt with as when alone).
+        """
+        group = receipt.group(self.ctx.state)
+        group.begin()
+        try:
+            while await self._handle(item, group):
+                if len(group) >= GROUP_MAX or time.perf_counter() - group.started >= GROUP_SECONDS:
+                    break
+                item = self._next_in_group()
+                if item is None:
+                    break
+            else:
+                return  # ended at a failure: committed there
+        except BaseException:
+            if group.conn.in_transaction:
+                self._end_group_before_failure(group)
+            raise
+        try:
+            self._commit_group(group)
+        except Exception as exc:
+            await self._crashed(item, f"{self.name} state commit", exc)
+
+    def _next_in_group(self) -> Any:
+        """The next mailbox item when it can join the group now (an inbox entry, the MAD running), else None."""
+        if self._held or self.mailbox.empty() or not self._resume.is_set() or self.state is not MADState.RUNNING:
+            return None
+        item = self.mailbox.get_nowait()
+        receipt = getattr(item, "receipt", None)
+        if receipt is None or receipt.once is None:
+            self._held.appendleft(item)  # handled next, after the group
+            return None
+        return item
+
+    def _commit_group(self, group: Any) -> None:
+        """Commit the group, then answer each entry (its future, its receipt); when the commit fails, every
+        entry of the group is answered with that error and the error is raised."""
+        try:
+            outcomes = group.commit()
+        except Exception as exc:
+            for item, receipt, _, _ in group.rollback():
+                if type(item) is Invocation and not item.future.done():
+                    item.future.set_exception(exc)
+                receipt.finish(error=exc)
+            raise
+        for item, receipt, result, error in outcomes:
+            if type(item) is Invocation and not item.future.done():
+                if error is None:
+                    item.future.set_result(result)
+                else:
+                    item.future.set_exception(error)
+            receipt.finish(result, error)
+
+    def _end_group_before_failure(self, group: Any) -> None:
+        """Commit what the group handled before the handler that failed (which is then dealt with as when alone)."""
+        try:
+            self._commit_group(group)
+        except Exception as exc:  # those entries were answered with the error
+            self.hub.emit(Crash(mad=self.name, handler=f"{self.name} state commit", error=one_line(exc),
+                                traceback=traceback.format_exc()))
+            self.ctx.log.error("%s: the state commit failed: %s", self.name, one_line(exc))
+
+    async def _handle(self, item: Any, group: Any = None) -> bool:
+        """Handle one mailbox item; False when, in a group, it failed and ended the group."""
         instance = self.instance
         assert instance is not None
         account = self.account
@@ -343,7 +420,7 @@ class MADRunner:
             raise TypeError(f"unknown mailbox item {item!r}")
         cpu_before, wall_before = account.cpu_seconds, time.perf_counter()
         try:
-            await self._run_handler(item, coro, handler)
+            return await self._run_handler(item, coro, handler, group)
         finally:
             cpu = account.cpu_seconds - cpu_before
             if cpu >= HANDLED_MIN_CPU and self.hub.sinks and type(item) is not Observation:  # what it cost
@@ -361,29 +438,38 @@ class MADRunner:
             self.hub.emit(Handled(mad=self.name, handler=handler, cpu_ms=round(cpu * 1000, 3),
                                   wall_ms=round(wall * 1000, 3), tool=item.spec.name))
 
-    async def _run_handler(self, item: Any, coro: Any, handler: str) -> None:
+    async def _run_handler(self, item: Any, coro: Any, handler: str, group: Any = None) -> bool:
+        """Run the handler; with a group (an inbox entry), in a savepoint of the group's transaction, its
+        answer held until the group commits. False when it failed and ended the group."""
         account = self.account
         token = current_correlation.set(correlation_of(item))
         progress_token = current_progress.set(item.progress if type(item) is Invocation else None)
         receipt = item.receipt
         receipt_token = current_receipt.set(receipt) if receipt is not None else None
         try:
-            if receipt is not None and receipt.once is not None and self.placement == "core":
-                db = self.ctx.state
-                with receipt.transaction(db):  # its effects and the record of its answer commit together
-                    before = db.conn.total_changes
+            if group is not None:  # its effects and the record of its answer commit together
+                group.enter()
+                try:
                     result = await metered(coro, account, self.tracker, handler)
-                    receipt.commit(db, result, db.conn.total_changes != before)
-            else:
-                result = await metered(coro, account, self.tracker, handler)
+                except BaseException:
+                    group.drop()  # its own effects only
+                    raise
+                group.keep(item, receipt, result)
+                return True
+            result = await metered(coro, account, self.tracker, handler)
         except MadError as exc:  # a tool's own refusal: an error result, not a crash
             account.errors += 1
+            if group is not None:  # answered with the others, at the commit
+                group.fail(item, receipt, exc)
+                return True
             if type(item) is Invocation and not item.future.done():
                 item.future.set_exception(exc)
             if receipt is not None:
                 receipt.finish(error=exc)
-            return
+            return True
         except asyncio.CancelledError:
+            if group is not None:  # those handled before it stay handled
+                self._end_group_before_failure(group)
             reason = f"{self.name} was interrupted while running {handler}"
             if type(item) is Invocation and not item.future.done():
                 item.future.set_exception(MADUnavailable(reason))
@@ -394,10 +480,12 @@ class MADRunner:
                 receipt.finish(error=MADUnavailable(reason))
             raise
         except Exception as exc:
+            if group is not None:  # those handled before it commit first
+                self._end_group_before_failure(group)
             if receipt is not None:  # answered now; the error reply and the restart follow
                 receipt.finish(error=exc)
             await self._crashed(item, handler, exc)
-            return
+            return False
         finally:
             current_correlation.reset(token)
             current_progress.reset(progress_token)
@@ -407,6 +495,7 @@ class MADRunner:
             item.future.set_result(result)
         if receipt is not None:
             receipt.finish(result=result)
+        return True
 
     async def _crashed(self, item: Any, handler: str, exc: Exception) -> None:
         account = self.account

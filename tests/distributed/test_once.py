@@ -1,10 +1,17 @@
 """An entry whose effects committed but whose ack never reached Redis is answered from the record, not handled again."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any, ClassVar
 
-from mads.kernel import MAD, Config, Ecosystem, tool
-from tests.helpers import RedisServer, needs_redis
+import pytest
+
+from mads.kernel import HUMAN, MAD, Config, Ecosystem, Message, tool
+from mads.kernel.distributed import once
+from mads.kernel.distributed.keys import GROUP
+from mads.kernel.hub import ListSink
+from tests.helpers import RedisServer, needs_redis, wait_for_async
 
 pytestmark = needs_redis
 
@@ -45,3 +52,59 @@ async def test_a_redelivered_call_gets_the_recorded_answer_and_runs_once(redis_s
         first = await caller.call_tool("counter_bump", {"key": "a"})
         second = await caller.call_tool("counter_bump", {"key": "a"})
     assert dropped and (first, second) == (1, 2)  # the first answer came from the record: the tool ran once for it
+
+
+class Ledger(MAD):
+    """Writes each message it is sent into its state; one reading `boom` crashes after its write."""
+
+    seen: ClassVar[list[str]] = []
+
+    async def on_message(self, message: Message, addressed: bool) -> None:
+        text = message.content.split(" ", 1)[1]
+        Ledger.seen.append(text)
+        db = self.ctx.state
+        db.execute("CREATE TABLE IF NOT EXISTS lines (text TEXT NOT NULL)")
+        db.execute("INSERT INTO lines (text) VALUES (?)", [text])
+        if text == "boom":
+            raise RuntimeError("boom")
+
+
+async def test_a_crash_inside_a_group_commit_rolls_back_only_its_own_entry(redis_server: RedisServer,
+                                                                           tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entries read together are handled in one transaction: the crashing one is rolled back and answered with
+    its error; those before it commit (then are acknowledged), those after it form the next group."""
+    groups: list[list[str]] = []
+    commit = once.Group.commit
+
+    def counted(group: once.Group) -> Any:
+        groups.append([receipt.entry for _, receipt, _, _ in group.outcomes])
+        return commit(group)
+
+    monkeypatch.setattr(once.Group, "commit", counted)
+    Ledger.seen = []
+    texts = ["one", "two", "boom", "three", "four"]
+    host = ecosystem(redis_server.url, tmp_path / "host", ["ledger"], [Ledger])
+    caller = ecosystem(redis_server.url, tmp_path / "caller", [])
+    async with host, caller:
+        assert host.node is not None
+        inbox = host.node.keys.inbox("ledger")
+        await caller.bus.register(HUMAN, None)
+        conv = await caller.bus.create_conversation("group", [HUMAN, "ledger"])
+        errors = ListSink(lambda e: e.kind == "message" and e.mad == "ledger")
+        host.hub.add_sink(errors)
+        sent = [Message.create(conv.id, HUMAN, f"@Ledger {t}") for t in texts]
+        await asyncio.gather(*(caller.publish(m) for m in sent))  # one publish script: read together
+
+        async def all_acknowledged() -> bool:
+            pending = await host.node.redis.xpending(inbox, GROUP)
+            return len(Ledger.seen) == len(texts) and pending["pending"] == 0 and await host.node.redis.xlen(inbox) == 0
+
+        await wait_for_async(all_acknowledged, timeout=10, what="every entry handled and acknowledged")
+        rows = [r[0] for r in host.runners["ledger"].ctx.state.execute("SELECT text FROM lines ORDER BY rowid")]
+        recorded = host.runners["ledger"].ctx.state.execute(f"SELECT COUNT(*) FROM {once.TABLE}").fetchone()[0]
+    assert Ledger.seen == texts  # each handled once, in order
+    assert rows == ["one", "two", "three", "four"]  # the crash's own write rolled back, the others committed
+    assert recorded == 4  # each committed entry's id recorded with its effects
+    assert [len(g) for g in groups] == [2, 2]  # one, two | boom (alone, rolled back) | three, four
+    assert [e.payload["message"]["reply_to"] for e in errors.events] == [sent[2].id]  # its error reply, once

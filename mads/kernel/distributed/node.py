@@ -346,19 +346,19 @@ class Node(Calling):
             self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
             return
         if kind == "observe":
-            receipt = Receipt(inbox, entry_id, None)
+            receipt = Receipt(inbox, entry_id, None, settle=self._settle_later)
             item: Any = Observation(Message.from_dict(orjson.loads(fields["message"])),
                                     json.loads(fields["conversation"]), receipt)
         elif kind == "message":
             message = Message.from_dict(orjson.loads(fields["message"]))
             self.eco.reply_arrived(message)
-            receipt = Receipt(inbox, entry_id, message.id, message_id=message.id)
+            receipt = Receipt(inbox, entry_id, message.id, message_id=message.id, settle=self._settle_later)
             if redelivered and self._answered_before(runner, receipt):
                 return
             item = Delivery(message, fields.get("addressed") == "1", receipt)
         elif kind == "call":
             call = json.loads(fields["call"])
-            receipt = Receipt(inbox, entry_id, call["id"], call=call)
+            receipt = Receipt(inbox, entry_id, call["id"], call=call, settle=self._settle_later)
             if call.get("deadline", 0) < time.time():  # its caller gave up: answering would reach nobody
                 self._settle_later(receipt, None, MadError("the caller gave up"))
                 return
@@ -379,7 +379,6 @@ class Node(Calling):
             log.warning("%s: an inbox entry of unknown kind %r was dropped", runner.name, kind)
             self._settle_later(Receipt(inbox, entry_id, None), None, None)
             return
-        receipt.done.add_done_callback(lambda done: self._settle_later(receipt, *done.result()))
         await runner.mailbox.put(item)
 
     def _opened(self, arguments: dict[str, Any]) -> dict[str, Any]:

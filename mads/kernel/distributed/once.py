@@ -3,16 +3,26 @@
 A process can die after its handler committed and before the entry's ack reached Redis; the
 entry is then delivered again. Its id is found here, and the answer recorded with it is sent
 instead of handling it twice.
+
+Entries read together are handled in one transaction (`Group`, a group commit): each handler
+under a savepoint of its own (a failing one rolls back only its own effects), the ids and
+answers of those that succeeded written just before the one COMMIT, and only then answered and
+acknowledged. The state database runs in WAL mode with synchronous=NORMAL (`context.open_state`):
+a commit survives the process dying (what kill -9 does); a power cut may lose the last commits,
+and then their entries, never acknowledged either, are delivered again.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
 
 TABLE = "_mad_handled"
+SAVEPOINT = "mad_handler"
+_INSERT = f"INSERT OR REPLACE INTO {TABLE} (id, answer, at) VALUES (?, ?, ?)"
 
 
 @contextlib.contextmanager
@@ -47,5 +57,87 @@ def recorded(db: Any, entry_id: str) -> dict[str, Any] | None:
 def record(db: Any, entry_id: str, answer: dict[str, Any]) -> None:
     """Keep the answer (call within the handler's transaction)."""
     _ensure(db)
-    db.execute(f"INSERT OR REPLACE INTO {TABLE} (id, answer, at) VALUES (?, ?, ?)",
-               [entry_id, json.dumps(answer, default=str), time.time()])
+    db.execute(_INSERT, [entry_id, json.dumps(answer, default=str), time.time()])
+
+
+class Group:
+    """One transaction of a MAD's state around the handlers of several entries, committed once (group commit).
+
+    `begin` takes the write lock (BEGIN IMMEDIATE); each handler runs between `enter` and `keep` (or
+    `drop` when it fails, which rolls back its savepoint alone); `commit` writes the records of the
+    kept ones and commits, and hands each its outcome: nothing is answered or acknowledged before.
+    """
+
+    __slots__ = ("before", "conn", "db", "outcomes", "records", "started")
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.records: list[tuple[str, str, float]] = []
+        self.outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
+        """(item, receipt, result, error) of each handled entry, in the order handled."""
+        self.before = 0
+        self.started = 0.0
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.started = time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.outcomes)
+
+    def enter(self) -> None:
+        """Before a handler: its own savepoint."""
+        conn = self.conn
+        conn.execute(f"SAVEPOINT {SAVEPOINT}")
+        self.before = conn.total_changes
+
+    def keep(self, item: Any, receipt: Any, result: Any) -> None:
+        """The handler returned: keep its effects, and its answer to record at the commit."""
+        conn = self.conn
+        changed = conn.total_changes != self.before
+        conn.execute(f"RELEASE {SAVEPOINT}")
+        receipt.closed = True  # replies published from now on go out at once, as after a commit
+        if receipt.needs_record(changed):
+            self.records.append((receipt.once, json.dumps(receipt.answer(result), default=str), time.time()))
+        self.outcomes.append((item, receipt, result, None))
+
+    def drop(self) -> None:
+        """The handler failed: roll back its effects alone."""
+        conn = self.conn
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.OperationalError):  # a handler that ended the transaction itself
+                conn.execute(f"ROLLBACK TO {SAVEPOINT}")
+                conn.execute(f"RELEASE {SAVEPOINT}")
+
+    def fail(self, item: Any, receipt: Any, error: BaseException) -> None:
+        """A handler that failed (rolled back) without ending the group: answered with its error at the commit."""
+        receipt.closed = True
+        self.outcomes.append((item, receipt, None, error))
+
+    def commit(self) -> list[tuple[Any, Any, Any, BaseException | None]]:
+        """Record the kept answers and COMMIT; the outcomes to hand out (only now: their effects are durable).
+
+        A commit that fails rolls everything back and raises: nothing of the group is answered."""
+        conn = self.conn
+        try:
+            if self.records:
+                try:
+                    conn.executemany(_INSERT, self.records)
+                except sqlite3.OperationalError:  # the table is not there yet
+                    _ensure(self.db)
+                    conn.executemany(_INSERT, self.records)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        outcomes, self.outcomes, self.records = self.outcomes, [], []
+        return outcomes
+
+    def rollback(self) -> list[tuple[Any, Any, Any, BaseException | None]]:
+        """Roll back the whole group; the outcomes that were waiting for the commit."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        outcomes, self.outcomes, self.records = self.outcomes, [], []
+        return outcomes

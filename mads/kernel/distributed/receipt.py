@@ -1,8 +1,7 @@
 """A receipt for one inbox entry: how its handling ends (result, error, replies), to be answered and acknowledged."""
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import to_jsonable_python
@@ -11,26 +10,37 @@ from ..message import Message
 from . import once
 
 
-@dataclass
 class Receipt:
-    """One entry of a MAD's inbox being handled in this process."""
+    """One entry of a MAD's inbox being handled in this process.
 
-    stream: str
-    entry: str
-    """The entry's id in its stream (what is acknowledged)."""
-    once: str | None
-    """The id its answer is recorded under (a message's or a call's id); None for an observation."""
-    message_id: str | None = None
-    """For a delivered message: replies to it are held back and sent with the acknowledgement."""
-    call: dict[str, Any] | None = None
-    """For a tool call from another process: where its result goes."""
-    replies: list[Message] = field(default_factory=list)
-    done: asyncio.Future[tuple[Any, BaseException | None]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future())
+    No future per entry: `finish` hands the outcome straight to `settle` (the node queues the answer
+    and the acknowledgement), once.
+    """
+
+    __slots__ = ("call", "closed", "entry", "finished", "message_id", "once", "replies", "settle", "stream")
+
+    def __init__(self, stream: str, entry: str, once_id: str | None, message_id: str | None = None,
+                 call: dict[str, Any] | None = None,
+                 settle: Callable[[Receipt, Any, BaseException | None], None] | None = None) -> None:
+        self.stream = stream
+        self.entry = entry
+        """The entry's id in its stream (what is acknowledged)."""
+        self.once = once_id
+        """The id its answer is recorded under (a message's or a call's id); None for an observation."""
+        self.message_id = message_id
+        """For a delivered message: replies to it are held back and sent with the acknowledgement."""
+        self.call = call
+        """For a tool call from another process: where its result goes."""
+        self.replies: list[Message] = []
+        self.settle = settle
+        """Called once with (receipt, result, error) when the handling is over and its effects committed."""
+        self.closed = False
+        """The handler has returned: later replies are not held back (they are sent as they are published)."""
+        self.finished = False
 
     def capture(self, message: Message) -> bool:
         """Hold back a reply to the delivered message (published when the entry is acknowledged)."""
-        if self.message_id is None or self.done.done() or message.reply_to != self.message_id:
+        if self.message_id is None or self.closed or message.reply_to != self.message_id:
             return False
         self.replies.append(message)
         return True
@@ -45,15 +55,24 @@ class Receipt:
         """The transaction the handler runs in, so its effects and its recorded answer commit together."""
         return once.transaction(db)
 
-    def commit(self, db: Any, result: Any, changed: bool) -> None:
-        """Inside the handler's transaction: record the answer with the effects.
+    def group(self, db: Any) -> once.Group:
+        """A transaction for this entry's handler and those of the entries queued behind it (group commit)."""
+        return once.Group(db)
 
-        A delivered message that changed nothing and was answered by nothing needs no record: handling
-        it again changes nothing either. A call always has an answer to record.
-        """
-        if self.once is not None and (changed or self.replies or self.message_id is None):
-            once.record(db, self.once, self.answer(result))
+    def needs_record(self, changed: bool) -> bool:
+        """A delivered message that changed nothing and was answered by nothing needs no record: handling
+        it again changes nothing either. A call always has an answer to record."""
+        return self.once is not None and (changed or bool(self.replies) or self.message_id is None)
+
+    def commit(self, db: Any, result: Any, changed: bool) -> None:
+        """Inside the handler's transaction: record the answer with the effects."""
+        if self.needs_record(changed):
+            once.record(db, self.once, self.answer(result))  # type: ignore[arg-type]
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> None:
-        if not self.done.done():
-            self.done.set_result((result, error))
+        """The handling is over (its effects committed, or rolled back with the error): answer and acknowledge."""
+        self.closed = True
+        if not self.finished:
+            self.finished = True
+            if self.settle is not None:
+                self.settle(self, result, error)
