@@ -48,13 +48,25 @@ def mad(tmp_path: Path):
 
 
 def test_help_lists_every_command_and_each_has_an_example(mad) -> None:
-    code, out, _ = mad("--help")
-    assert code == 0
-    commands = ["call", "run", "send", "tools"]
-    for name in commands:
-        assert f"  {name} " in out
-        code, out_cmd, _ = mad(name, "--help")
-        assert code == 0 and "Example: mad" in out_cmd or "Example: MAD_HOME" in out_cmd
+    """Every command and subcommand, found by walking the `mad` group (none listed by hand): its group's
+    help lists it, and its own help has a text and at least one `Example: mad ...`."""
+
+    def walk(command, path: tuple[str, ...] = ()):
+        yield path, command
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, (*path, name))
+
+    found = list(walk(cli))
+    assert len(found) > len(cli.commands)  # subcommands too
+    for path, command in found:
+        shown = " ".join(("mad", *path))
+        code, out, err = mad(*path, "--help")
+        assert code == 0, f"{shown} --help: {err}"
+        assert out.startswith(f"Usage: {shown} "), out
+        assert (command.help or "").strip(), f"{shown} has no help text"
+        assert "\n  Example: mad " in out, f"{shown} --help shows no example:\n{out}"
+        for name in getattr(command, "commands", {}):
+            assert f"\n  {name} " in out.split("Commands:", 1)[1], f"{shown} --help does not list {name}"
 
 
 def test_tools_json_lists_every_core_tool_with_schema_and_required_fields(mad) -> None:
