@@ -36,7 +36,7 @@ from ..isolation.channel import encode_error
 from ..isolation.remote import description, stand_in
 from ..message import Message
 from ..supervisor import Invocation
-from . import once
+from . import once, scripts
 from .address import BusAddress
 from .calling import Calling
 from .directory import Directory
@@ -56,9 +56,10 @@ log = logging.getLogger("mads.kernel")
 LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """What losing Redis looks like to a client."""
 READ_BLOCK_MS = 1000
-READ_COUNT = 32
-"""Entries read at once at the most."""
-PREFETCH = 64
+READ_COUNT = 64
+"""Entries read at once at the most (each read costs a round trip; the entries of a read are handled in one
+transaction of the MAD's state)."""
+PREFETCH = 128
 """Entries of one inbox taken by this process and not yet answered, at the most: replicas share the work by
 how fast they answer, instead of the first to read taking everything."""
 SETTLE_BATCH = 256
@@ -95,6 +96,7 @@ class Node(Calling):
         self.heartbeat = heartbeat
         self.redis = self._client()
         self.bus = RedisBus(self.redis, self.keys)
+        self._ack = self.redis.register_script(scripts.ACK)
         self.directory = Directory(self.redis, self.keys, self.id)
         self.keypair = Keypair()
         self._calls: dict[str, asyncio.Future[Any]] = {}
@@ -132,6 +134,7 @@ class Node(Calling):
         await self.redis.aclose()
         self.redis = self._client()
         self.bus.rebind(self.redis)
+        self._ack = self.redis.register_script(scripts.ACK)
         self.directory.redis = self.redis
 
     async def _drain_events(self) -> None:
@@ -295,9 +298,14 @@ class Node(Calling):
                     raise
                 await self._steady(lambda: self._host(runner))
                 continue
+            mailbox = runner.mailbox
             for _stream, entries in found or []:
                 for entry_id, fields in entries:
-                    await self._take(runner, inbox, entry_id, fields)
+                    item = self._item(runner, inbox, entry_id, fields)
+                    if item is not None:
+                        admitted = mailbox.enter(item)
+                        if admitted is not None:  # the mailbox is full: wait in line, keeping the order
+                            await admitted
 
     async def _claim(self, runner: MADRunner) -> None:
         """Take over what a dead process left pending past claim_idle; dead-letter what keeps failing."""
@@ -336,7 +344,15 @@ class Node(Calling):
 
     async def _take(self, runner: MADRunner, inbox: str, entry_id: str, fields: dict[str, str],
                     redelivered: bool = False) -> None:
-        """One inbox entry into the MAD's mailbox (or answered at once when its answer is already recorded).
+        """One inbox entry into the MAD's mailbox (or answered at once when its answer is already recorded)."""
+        item = self._item(runner, inbox, entry_id, fields, redelivered)
+        if item is not None:
+            await runner.mailbox.put(item)
+
+    def _item(self, runner: MADRunner, inbox: str, entry_id: str, fields: dict[str, str],
+              redelivered: bool = False) -> Any:
+        """The mailbox item of one inbox entry, or None when it is dealt with already (answered from its
+        record, refused, or served apart).
 
         Only a redelivered entry (claimed) can have been answered before: a first delivery is not looked up.
         """
@@ -344,7 +360,7 @@ class Node(Calling):
         kind = fields.get("kind")
         if kind in ("secret", "llm"):
             self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
-            return
+            return None
         if kind == "observe":
             receipt = Receipt(inbox, entry_id, None, settle=self._settle_later)
             item: Any = Observation(Message.from_dict(orjson.loads(fields["message"])),
@@ -354,16 +370,16 @@ class Node(Calling):
             self.eco.reply_arrived(message)
             receipt = Receipt(inbox, entry_id, message.id, message_id=message.id, settle=self._settle_later)
             if redelivered and self._answered_before(runner, receipt):
-                return
+                return None
             item = Delivery(message, fields.get("addressed") == "1", receipt)
         elif kind == "call":
             call = json.loads(fields["call"])
             receipt = Receipt(inbox, entry_id, call["id"], call=call, settle=self._settle_later)
             if call.get("deadline", 0) < time.time():  # its caller gave up: answering would reach nobody
                 self._settle_later(receipt, None, MadError("the caller gave up"))
-                return
+                return None
             if redelivered and self._answered_before(runner, receipt):
-                return
+                return None
             try:
                 spec = runner.cls.tools.get(call["tool"])
                 if spec is None:
@@ -371,15 +387,15 @@ class Node(Calling):
                 kwargs = self.eco.prepare(spec, self._opened(call["arguments"]))
             except MadError as exc:
                 self._settle_later(receipt, None, exc)
-                return
+                return None
             item = Invocation(spec, kwargs, asyncio.get_running_loop().create_future(), call.get("correlation"),
                               None, receipt)
             item.future.add_done_callback(lambda f: f.exception())  # the receipt carries the outcome
         else:
             log.warning("%s: an inbox entry of unknown kind %r was dropped", runner.name, kind)
             self._settle_later(Receipt(inbox, entry_id, None), None, None)
-            return
-        await runner.mailbox.put(item)
+            return None
+        return item
 
     def _opened(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Arguments with the secret ones opened (they were sealed for the processes hosting the MAD)."""
@@ -419,6 +435,14 @@ class Node(Calling):
         """Entries' answers (replies, calls' results) and their acknowledgements, in one transaction."""
         replies: list[Message] = []
         done: dict[str, list[str]] = {}
+        if not any(receipt.replies or receipt.call is not None for receipt, _, _ in batch):
+            for receipt, _, _ in batch:  # nothing to send: acknowledge (and delete), each stream in one step
+                done.setdefault(receipt.stream, []).append(receipt.entry)
+            for stream, entries in done.items():
+                await self._ack(keys=[stream], args=[GROUP, *entries])
+            for receipt, _, _ in batch:
+                self._answered(receipt.stream)
+            return
         async with self.redis.pipeline(transaction=True) as pipe:
             for receipt, result, error in batch:
                 for reply in receipt.replies:

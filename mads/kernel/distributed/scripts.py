@@ -4,39 +4,86 @@ One script publishes (a batch of messages in one call, each in order): it update
 message (the mentioned, else every member but the sender), appends it to each observer's
 inbox and each recipient MAD's (in that order, as the in-memory bus delivers), and hands a
 reply to the process waiting for it. Being one step, every
-publish has one place in one order: per-conversation order holds in every inbox.
+publish has one place in one order: per-conversation order holds in every inbox. What a call
+reads of the registry (a conversation's members and count, who is a MAD, the observers) it reads
+once and keeps up to date with its own writes: nothing else runs while it does.
 """
 from __future__ import annotations
 
 PUBLISH = """
 local p = ARGV[1]
+local mads_key, participants_key = p .. ':mads', p .. ':participants'
+-- what one call reads once (it runs whole: nothing else changes these meanwhile, and its own writes update them)
+local is_mad, is_participant, decoded, convs = {}, {}, {}, {}
+local observers = nil
+local function mad(name)
+  local found = is_mad[name]
+  if found == nil then
+    found = redis.call('SISMEMBER', mads_key, name) == 1
+    is_mad[name] = found
+  end
+  return found
+end
+local function participant(name)
+  local found = is_participant[name]
+  if found == nil then
+    found = redis.call('SISMEMBER', participants_key, name) == 1
+    is_participant[name] = found
+  end
+  return found
+end
+local function conversation(cid)
+  local conv = convs[cid]
+  if conv == nil then
+    local key = p .. ':conv:' .. cid
+    if redis.call('EXISTS', key) == 0 then
+      conv = false
+    else
+      local members = redis.call('LRANGE', key .. ':members', 0, -1)
+      local set = {}
+      for _, name in ipairs(members) do set[name] = true end
+      conv = {key = key, members = members, set = set, count = tonumber(redis.call('HGET', key, 'messages')) or 0,
+              added = 0}
+    end
+    convs[cid] = conv
+  end
+  return conv
+end
+local function join(conv, name)
+  if not conv.set[name] then
+    redis.call('RPUSH', conv.key .. ':members', name)
+    conv.set[name] = true
+    table.insert(conv.members, name)
+  end
+end
 local function publish(message, cid, sender, mentions_json, reply_to)
-  local mentions = cjson.decode(mentions_json)
-  local conv = p .. ':conv:' .. cid
-  local members_key = conv .. ':members'
-  if redis.call('EXISTS', conv) == 0 then
+  local mentions = decoded[mentions_json]
+  if mentions == nil then
+    mentions = cjson.decode(mentions_json)
+    decoded[mentions_json] = mentions
+  end
+  local conv = conversation(cid)
+  if not conv then
     return 'unknown conversation'
   end
-  local function member(name)
-    return redis.call('LPOS', members_key, name) ~= false
-  end
-  if not member(sender) then redis.call('RPUSH', members_key, sender) end
+  join(conv, sender)
   local known = {}
   for _, name in ipairs(mentions) do
-    if redis.call('SISMEMBER', p .. ':mads', name) == 1 or redis.call('SISMEMBER', p .. ':participants', name) == 1 then
+    if mad(name) or participant(name) then
       table.insert(known, name)
-      if not member(name) then redis.call('RPUSH', members_key, name) end
+      join(conv, name)
     end
   end
-  local count = redis.call('HINCRBY', conv, 'messages', 1)
-  local members = redis.call('LRANGE', members_key, 0, -1)
+  conv.added = conv.added + 1
+  local count = conv.count + conv.added
+  local members = conv.members
   local addressed = #known > 0
   local pool = members
   if addressed then pool = known end
   -- observers first, as in one process: an observer that is also addressed has seen the message when it answers
-  local observers = redis.call('SMEMBERS', p .. ':observers')
+  if observers == nil then observers = redis.call('SMEMBERS', p .. ':observers') end
   if #observers > 0 then
-    local fields = redis.call('HMGET', conv, 'name', 'tags', 'created')
+    local fields = redis.call('HMGET', conv.key, 'name', 'tags', 'created')
     local quoted = {}
     for i, name in ipairs(members) do quoted[i] = cjson.encode(name) end
     local snapshot = '{"id":' .. cjson.encode(cid) .. ',"name":' .. cjson.encode(fields[1]) .. ',"participants":['
@@ -53,7 +100,7 @@ local function publish(message, cid, sender, mentions_json, reply_to)
   for _, name in ipairs(pool) do
     if name ~= sender then
       table.insert(targets, name)
-      if redis.call('SISMEMBER', p .. ':mads', name) == 1 then
+      if mad(name) then
         redis.call('XADD', p .. ':inbox:' .. name, '*', 'kind', 'message', 'addressed', addressed and '1' or '0',
                    'message', message)
         table.insert(recipients, name)
@@ -78,6 +125,9 @@ for i = 2, #ARGV do
   table.insert(answers, publish(string.sub(packed, d + 1), string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1),
                                 string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1)))
 end
+for _, conv in pairs(convs) do  -- each conversation's count moves once, by the messages it got
+  if conv and conv.added > 0 then redis.call('HINCRBY', conv.key, 'messages', conv.added) end
+end
 return answers
 """
 """Publishes messages in order, each as one atomic step: ARGV is the prefix, then one value a message:
@@ -96,3 +146,12 @@ end
 if redis.call('LPOS', KEYS[2], ARGV[1]) == false then redis.call('RPUSH', KEYS[2], ARGV[1]) end
 return 1
 """
+
+
+ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""
+"""Acknowledges entries of one stream (KEYS[1]) for the group ARGV[1] and deletes them, in one step: the
+entries are ARGV[2..] (a settlement with nothing to publish; one with replies or results goes in a
+transaction with them)."""

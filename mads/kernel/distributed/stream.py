@@ -12,6 +12,8 @@ import json
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..events import Record, to_json
 from .keys import Keys
 
@@ -69,7 +71,11 @@ class EventStream:
                    self.code.get(event.mad or "") or self.code_elsewhere(event.mad),
                    event.payload_json if event.payload_json is not None else to_json(event.payload)]
                   for event in batch]
-        await self.redis.xadd(self.keys.events, {"node": self.node, "events": json.dumps(events)},
+        try:
+            text = orjson.dumps(events).decode()
+        except TypeError:  # what orjson refuses (a lone surrogate in a name) the standard library escapes
+            text = json.dumps(events)
+        await self.redis.xadd(self.keys.events, {"node": self.node, "events": text},
                               maxlen=EVENTS_KEPT // BATCH, approximate=True)
 
 
