@@ -29,6 +29,8 @@ FIGURES = {
     "cet_token_ratio": ("tokens", "ratio <= 0.5"),
     "cet_fact_recall": ("share", "value == 1"),
     "break_overhead": ("s", "ratio <= 1.2"),
+    "stream_to_screen": ("ms", "value < 50"),
+    "stream_overhead": ("s", "ratio <= 1.2"),
 }
 
 
@@ -43,7 +45,7 @@ def test_the_figures_are_registered_with_their_units_and_targets() -> None:
     ("reload_latency", 2), ("reload_latency_p95", 2), ("tui_first_paint", 1), ("tui_keypress_latency", 5),
     ("tui_scroll_100k", 5), ("run_ready", 1), ("tui_start_paint", 1),
     ("isolated_call_roundtrip", 20), ("isolated_start", 1), ("isolation_neighbour_p99", 20), ("regen_gate_time", 3),
-    ("cet_token_ratio", 40), ("break_overhead", 200),
+    ("cet_token_ratio", 40), ("break_overhead", 200), ("stream_to_screen", 2),
 ])
 async def test_each_figure_reports_value_unit_baseline_and_ratio(name: str, n: int,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
