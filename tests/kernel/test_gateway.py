@@ -11,7 +11,7 @@ from mads.kernel import MAD, tool
 from mads.kernel.gateway import Gateway
 
 ADMIN_TOOLS = {"mad_status", "mad_send", "mad_restart_mad", "mad_pause", "mad_resume", "mad_profile", "mad_memory", "mad_reload",
-               "mad_break", "mad_breakpoints", "mad_continue", "mad_drop", "mad_unbreak"}
+               "mad_break", "mad_breakpoints", "mad_continue", "mad_drop", "mad_unbreak", "mad_cancel"}
 
 
 class Probe(MAD):

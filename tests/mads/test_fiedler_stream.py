@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from mcp import Client
+
 import mads.fiedler
+from mads.kernel.gateway import Gateway
 from mads.kernel.llm.fake_server import FakeLLMServer, Reply, closed_port_url
 from tests.helpers import wait_for
 
@@ -55,7 +58,9 @@ async def test_cancel_closes_the_request_and_the_caller_gets_error_cancelled(mak
                        what="the call in flight, its request at the server")
         (flight,) = eco.status()["llm_in_flight"]
         assert (flight["mad"], flight["model"]) == ("horace", "fake-small")
-        assert [c["mad"] for c in eco.cancel_llm("horace")["cancelled"]] == ["horace"]
+        async with Client(Gateway(eco)) as client:  # what the workbench's Esc calls
+            cancelled = (await client.call_tool("mad_cancel", {"mad": "horace"})).structured_content
+        assert [c["mad"] for c in cancelled["cancelled"]] == ["horace"]
         _, replies = await sending
         assert replies[0].content == "@human #error cancelled"
         assert await asyncio.to_thread(server.wait_until, lambda s: s.disconnects >= 1, 5)

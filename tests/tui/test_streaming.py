@@ -17,7 +17,7 @@ from mads.kernel.llm.fake_server import FakeLLMServer, Reply
 from madtui.app import MadApp
 from madtui.host import HostOptions
 from madtui.replay_app import ReplayApp
-from tests.helpers import leftover_children, mad_cli, start_terminal, until
+from tests.helpers import leftover_children, mad_cli, screen_text, start_terminal, until
 
 pytest.importorskip("openai")
 WORDS = ["Alpha ", "beta ", "gamma ", "delta"]
@@ -68,6 +68,11 @@ async def test_the_reply_grows_in_the_pane_and_esc_cancels_a_long_call(server: F
         await until(pilot, lambda: any(" 1.0 s" in row or " 1.5 s" in row or " 2.0 s" in row
                                        for row in live_rows(app, "horace")), "its seconds ticking")
         assert "1 LLM call in flight" in str(app.main.query_one("#status").render())
+        await pilot.press("f2")
+        await until(pilot, lambda: "LLM calls in flight · 1" in screen_text(app)
+                    and "horace     fake-small · " in screen_text(app), "the call listed on the resources screen")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.main, "back to the panes")
         app.main.deck.panes["horace"].traffic.focus()
         await pilot.press("escape")
         await until(pilot, lambda: server.disconnects >= 1, "the server saw the request closed")
