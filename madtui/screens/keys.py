@@ -16,7 +16,8 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
                "composer)"), ("← →", "turn the page of panes"), ("↑ ↓ pgup pgdn", "select a line"),
                ("enter / click", "open the line whole (y copies)"), ("f3", "show logs"), ("f4", "reload the MAD"),
                ("f6", "restart the MAD"), ("b", "break on messages to the MAD"),
-               ("c / e / d", "continue / edit then continue / drop its held message")]),
+               ("c / e / d", "continue / edit then continue / drop its held message"),
+               ("esc", "cancel the MAD's LLM call in flight (none: back to the composer)")]),
     ("Composer", [("enter", "send (prose to nobody goes to the default MAD)"), ("@ / tab", "complete a MAD, "
                   "a tool, a parameter"), ("↑ ↓", "earlier messages"), ("esc", "back to the composer")]),
     ("Screens", [("f2", "resources: CPU, memory, tokens, profiles"), ("f8", "sessions: replay, search, re-run"),
