@@ -59,7 +59,7 @@ READ_BLOCK_MS = 1000
 READ_COUNT = 64
 """Entries read at once at the most (each read costs a round trip; the entries of a read are handled in one
 transaction of the MAD's state)."""
-PREFETCH = 128
+PREFETCH = 64
 """Entries of one inbox taken by this process and not yet answered, at the most: replicas share the work by
 how fast they answer, instead of the first to read taking everything."""
 SETTLE_BATCH = 256
@@ -103,6 +103,9 @@ class Node(Calling):
         self._tasks: list[asyncio.Task[Any]] = []
         self._settling: set[asyncio.Task[Any]] = set()
         self._to_settle: list[tuple[Receipt, Any, BaseException | None]] = []
+        self._acks: dict[str, list[str]] = {}
+        """Entries answered with nothing to send, by inbox: acknowledged along with the inbox's next read (one
+        round trip for both) or by the settler, whichever comes first."""
         self._taken: dict[str, int] = {}
         """Entries taken from each inbox and not yet answered."""
         self._room: dict[str, asyncio.Event] = {}
@@ -141,6 +144,8 @@ class Node(Calling):
         if self._to_settle:  # answers ready to go: send them rather than leave them to a redelivery
             batch, self._to_settle = self._to_settle, []
             await self._settle(batch)
+        for inbox in list(self._acks):
+            await self._acknowledge(inbox, self._acks.pop(inbox, []))
         await self.stream.flush(self._steady)
         for recorder in self.recorders:
             while await recorder.read():
@@ -283,21 +288,34 @@ class Node(Calling):
         inbox = self.keys.inbox(runner.name)
         room_made = self._room.setdefault(inbox, asyncio.Event())
         while True:
-            while self._taken.get(inbox, 0) >= PREFETCH:
+            while self._taken.get(inbox, 0) - len(self._acks.get(inbox, ())) >= PREFETCH:
                 room_made.clear()
                 await room_made.wait()
-            room = max(1, min(READ_COUNT, PREFETCH - self._taken.get(inbox, 0)))
+            acks = self._acks.pop(inbox, [])  # answered entries go with this read: their room is ours again
+            room = max(1, min(READ_COUNT, PREFETCH - self._taken.get(inbox, 0) + len(acks)))
 
             async def read() -> Any:
-                return await self.redis.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room, block=READ_BLOCK_MS)
+                if not acks:
+                    return await self.redis.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room,
+                                                       block=READ_BLOCK_MS)
+                async with self.redis.pipeline(transaction=False) as pipe:  # Redis runs them in this order
+                    pipe.xack(inbox, GROUP, *acks)
+                    pipe.xdel(inbox, *acks)
+                    pipe.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room, block=READ_BLOCK_MS)
+                    return (await pipe.execute())[-1]
 
             try:
                 found = await self._steady(read)
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
+            except BaseException as exc:
+                if acks:  # (acknowledging again is harmless)
+                    self._acks.setdefault(inbox, []).extend(acks)
+                    self._settle_wanted.set()
+                if not isinstance(exc, ResponseError) or "NOGROUP" not in str(exc):
                     raise
                 await self._steady(lambda: self._host(runner))
                 continue
+            for _ in acks:
+                self._answered(inbox)
             mailbox = runner.mailbox
             for _stream, entries in found or []:
                 for entry_id, fields in entries:
@@ -418,31 +436,42 @@ class Node(Calling):
         task.add_done_callback(self._settling.discard)
 
     def _settle_later(self, receipt: Receipt, result: Any, error: BaseException | None) -> None:
-        """Queue an entry's answer and acknowledgement; the settler sends those queued together."""
-        self._to_settle.append((receipt, result, error))
+        """Queue an entry's answer and acknowledgement; the settler sends those queued together. An entry with
+        nothing to send is only to acknowledge: its inbox's reader, if about to read, takes it along."""
+        if not receipt.replies and receipt.call is None:
+            self._acks.setdefault(receipt.stream, []).append(receipt.entry)
+            room_made = self._room.get(receipt.stream)
+            if room_made is not None:
+                room_made.set()
+        else:
+            self._to_settle.append((receipt, result, error))
         self._settle_wanted.set()
 
     async def _settler(self) -> None:
         while True:
             await self._settle_wanted.wait()
             self._settle_wanted.clear()
+            await asyncio.sleep(0)  # a reader waiting for room takes its inbox's acknowledgements first
             while self._to_settle:
                 batch = self._to_settle[:SETTLE_BATCH]
                 await self._steady(lambda: self._settle(batch))
                 del self._to_settle[:len(batch)]
+            for inbox in list(self._acks):
+                entries = self._acks.pop(inbox, [])
+                if entries:
+                    await self._steady(lambda: self._acknowledge(inbox, entries))
+
+    async def _acknowledge(self, inbox: str, entries: list[str]) -> None:
+        """Acknowledge (and delete) answered entries of one inbox, each batch in one step."""
+        for start in range(0, len(entries), SETTLE_BATCH):
+            await self._ack(keys=[inbox], args=[GROUP, *entries[start:start + SETTLE_BATCH]])
+        for _ in entries:
+            self._answered(inbox)
 
     async def _settle(self, batch: list[tuple[Receipt, Any, BaseException | None]]) -> None:
         """Entries' answers (replies, calls' results) and their acknowledgements, in one transaction."""
         replies: list[Message] = []
         done: dict[str, list[str]] = {}
-        if not any(receipt.replies or receipt.call is not None for receipt, _, _ in batch):
-            for receipt, _, _ in batch:  # nothing to send: acknowledge (and delete), each stream in one step
-                done.setdefault(receipt.stream, []).append(receipt.entry)
-            for stream, entries in done.items():
-                await self._ack(keys=[stream], args=[GROUP, *entries])
-            for receipt, _, _ in batch:
-                self._answered(receipt.stream)
-            return
         async with self.redis.pipeline(transaction=True) as pipe:
             for receipt, result, error in batch:
                 for reply in receipt.replies:
