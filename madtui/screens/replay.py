@@ -11,7 +11,7 @@ from ..widgets.status_bar import StatusBar
 from .main import MainScreen
 from .resources import ResourcesScreen
 
-LIVE_ONLY = frozenset({"focus_composer", "reload_mad", "restart_mad", "profile", "break_on", "held"})
+LIVE_ONLY = frozenset({"focus_composer", "escape", "reload_mad", "restart_mad", "profile", "break_on", "held"})
 """Actions that need a running ecosystem; a recording hides them."""
 
 
