@@ -343,7 +343,7 @@ class MADRunner:
         group = receipt.group(self.ctx.state)
         group.begin()
         try:
-            while await self._handle(item, group):
+            while group.answered_before(item, item.receipt) or await self._handle(item, group):
                 if len(group) >= GROUP_MAX or time.perf_counter() - group.started >= GROUP_SECONDS:
                     break
                 item = self._next_in_group()

@@ -54,6 +54,36 @@ async def test_a_redelivered_call_gets_the_recorded_answer_and_runs_once(redis_s
     assert dropped and (first, second) == (1, 2)  # the first answer came from the record: the tool ran once for it
 
 
+async def test_a_copy_claimed_while_the_first_is_still_queued_runs_once(redis_server: RedisServer,
+                                                                       tmp_path: Path) -> None:
+    """An entry claimed again while its first delivery waits in the mailbox (or in the same group commit) is
+    looked up when its turn comes, and answered from the record of the first."""
+    host = ecosystem(redis_server.url, tmp_path / "host", ["counter"], [Counter])
+    caller = ecosystem(redis_server.url, tmp_path / "caller", [])
+    async with host, caller:
+        assert host.node is not None
+        item_of = host.node._item
+        copies: list[Any] = []
+
+        def claimed_again(runner, inbox, entry_id, fields, redelivered=False):  # type: ignore[no-untyped-def]
+            item = item_of(runner, inbox, entry_id, fields, redelivered)
+            if item is not None and not copies:  # the copy goes in line right behind the first
+                copies.append(item_of(runner, inbox, entry_id, fields, True))
+                asyncio.get_running_loop().call_soon(runner.mailbox.enter, copies[0])
+            return item
+
+        host.node._item = claimed_again  # type: ignore[method-assign]
+        first = await caller.call_tool("counter_bump", {"key": "a"})
+        second = await caller.call_tool("counter_bump", {"key": "a"})
+        await wait_for_async(lambda: _settled(copies[0].receipt), what="the copy answered")
+    assert (first, second) == (1, 2)  # the copy did not bump
+    assert copies[0].future.result() == 1  # it was answered with the first one's result
+
+
+async def _settled(receipt: Any) -> bool:
+    return bool(receipt.finished)
+
+
 class Ledger(MAD):
     """Writes each message it is sent into its state; one reading `boom` crashes after its write."""
 

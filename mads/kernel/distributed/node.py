@@ -385,13 +385,14 @@ class Node(Calling):
         """
         self._taken[inbox] = self._taken.get(inbox, 0) + 1
         kind = fields.get("kind")
+        item: Any
         if kind in ("secret", "llm"):
             self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
             return None
         if kind == "observe":
             receipt = Receipt(inbox, entry_id, None, settle=self._settle_later)
-            item: Any = Observation(Message.from_dict(orjson.loads(fields["message"])),
-                                    json.loads(fields["conversation"]), receipt)
+            item = Observation(Message.from_dict(orjson.loads(fields["message"])), json.loads(fields["conversation"]),
+                               receipt)
         elif kind == "message":
             message = Message.from_dict(orjson.loads(fields["message"]))
             self.eco.reply_arrived(message)
@@ -422,6 +423,7 @@ class Node(Calling):
             log.warning("%s: an inbox entry of unknown kind %r was dropped", runner.name, kind)
             self._settle_later(Receipt(inbox, entry_id, None), None, None)
             return None
+        receipt.redelivered = redelivered  # looked up again when its turn comes (it may be queued twice)
         return item
 
     def _opened(self, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -68,12 +68,14 @@ class Group:
     kept ones and commits, and hands each its outcome: nothing is answered or acknowledged before.
     """
 
-    __slots__ = ("before", "conn", "db", "outcomes", "records", "started")
+    __slots__ = ("before", "conn", "db", "kept", "outcomes", "records", "started")
 
     def __init__(self, db: Any) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.records: list[tuple[str, str, float]] = []
+        self.kept: dict[str, dict[str, Any]] = {}
+        """The answers recorded at the commit, by id."""
         self.outcomes: list[tuple[Any, Any, Any, BaseException | None]] = []
         """(item, receipt, result, error) of each handled entry, in the order handled."""
         self.before = 0
@@ -99,8 +101,31 @@ class Group:
         conn.execute(f"RELEASE {SAVEPOINT}")
         receipt.closed = True  # replies published from now on go out at once, as after a commit
         if receipt.needs_record(changed):
-            self.records.append((receipt.once, json.dumps(receipt.answer(result), default=str), time.time()))
+            answer = receipt.answer(result)
+            self.kept[receipt.once] = answer
+            self.records.append((receipt.once, json.dumps(answer, default=str), time.time()))
         self.outcomes.append((item, receipt, result, None))
+
+    def answered_before(self, item: Any, receipt: Any) -> bool:
+        """A redelivered entry whose answer is recorded (committed, or kept by this group): it is answered with
+        that answer at the commit instead of being handled again.
+
+        Looked up when its turn comes, under the write lock: a copy claimed while the first was still
+        queued or in this group is caught too.
+        """
+        if not receipt.redelivered or receipt.once is None:
+            return False
+        answer = self.kept.get(receipt.once)
+        if answer is None:
+            answer = recorded(self.db, receipt.once)
+        if answer is None:
+            return False
+        from ..message import Message
+
+        receipt.replies = [Message.from_dict(m) for m in answer.get("replies", [])]
+        receipt.closed = True
+        self.outcomes.append((item, receipt, answer.get("result"), None))
+        return True
 
     def drop(self) -> None:
         """The handler failed: roll back its effects alone."""
@@ -132,12 +157,12 @@ class Group:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        outcomes, self.outcomes, self.records = self.outcomes, [], []
+        outcomes, self.outcomes, self.records, self.kept = self.outcomes, [], [], {}
         return outcomes
 
     def rollback(self) -> list[tuple[Any, Any, Any, BaseException | None]]:
         """Roll back the whole group; the outcomes that were waiting for the commit."""
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-        outcomes, self.outcomes, self.records = self.outcomes, [], []
+        outcomes, self.outcomes, self.records, self.kept = self.outcomes, [], [], {}
         return outcomes

@@ -17,7 +17,8 @@ class Receipt:
     and the acknowledgement), once.
     """
 
-    __slots__ = ("call", "closed", "entry", "finished", "message_id", "once", "replies", "settle", "stream")
+    __slots__ = ("call", "closed", "entry", "finished", "message_id", "once", "redelivered", "replies", "settle",
+                 "stream")
 
     def __init__(self, stream: str, entry: str, once_id: str | None, message_id: str | None = None,
                  call: dict[str, Any] | None = None,
@@ -34,6 +35,8 @@ class Receipt:
         self.replies: list[Message] = []
         self.settle = settle
         """Called once with (receipt, result, error) when the handling is over and its effects committed."""
+        self.redelivered = False
+        """Claimed from another consumer (or again): it may have been handled before; its record is looked up."""
         self.closed = False
         """The handler has returned: later replies are not held back (they are sent as they are published)."""
         self.finished = False
