@@ -22,16 +22,21 @@ if TYPE_CHECKING:
     import redis.asyncio
 
 
-def _list(value: Any) -> list[str]:
-    """A list of names from a script's answer."""
-    return [_text(name) for name in value] if isinstance(value, list) else []
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _SEPARATOR = scripts.SEPARATOR
+_PARTS = scripts.PARTS
+
+
+def _answer(value: Any) -> tuple[list[str], list[str]] | None:
+    """A message's targets and recipients from the publish script's answer; None for an unknown conversation."""
+    text = value if type(value) is str else _text(value)
+    targets, parted, recipients = text.partition(_PARTS)
+    if not parted:
+        return None
+    return (targets.split(_SEPARATOR) if targets else []), (recipients.split(_SEPARATOR) if recipients else [])
 
 
 class RedisBus(Bus):
@@ -162,10 +167,10 @@ class RedisBus(Bus):
         self._queued.append((message, future))
         if len(self._queued) == 1:  # the first of this turn: the others published meanwhile go in the same trip
             asyncio.get_running_loop().call_soon(self._send_queued)
-        outcome = await future
-        if not isinstance(outcome, list):
+        answer = _answer(await future)
+        if answer is None:
             raise UsageError(f"unknown conversation {message.conversation!r}")
-        targets, recipients = _list(outcome[0]), _list(outcome[1])
+        targets, recipients = answer
         self.published += 1
         self.delivered += len(recipients)
         if self._on_publish is not None:
@@ -196,12 +201,13 @@ class RedisBus(Bus):
 
     def published_in(self, message: Message, outcome: Any) -> None:
         """A publish that ran inside a transaction: count it and tell the hook, as `publish` does."""
-        if not outcome or not isinstance(outcome[0], list):
+        answer = _answer(outcome[0]) if isinstance(outcome, list) and outcome else None
+        if answer is None:
             return
-        targets, recipients = outcome[0]
+        targets, recipients = answer
         self.delivered += len(recipients)
         if self._on_publish is not None:
-            self._on_publish(message, _list(targets))
+            self._on_publish(message, targets)
 
     def statistics(self) -> dict[str, Any]:
         return {
