@@ -303,18 +303,20 @@ class Node(Calling):
             acks = self._acks.pop(inbox, [])  # answered entries go with this read: their room is ours again
             room = max(1, min(READ_COUNT, PREFETCH - self._taken.get(inbox, 0) + len(acks)))
 
-            async def read() -> Any:
+            async def read() -> tuple[Any, bool]:
                 if not acks:
                     return await self.redis.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room,
-                                                       block=READ_BLOCK_MS)
+                                                       block=READ_BLOCK_MS), False
                 async with self.redis.pipeline(transaction=False) as pipe:  # Redis runs them in this order
-                    pipe.xack(inbox, GROUP, *acks)
-                    pipe.xdel(inbox, *acks)
+                    pipe.evalsha(self._ack.sha, 1, inbox, GROUP, *acks)
                     pipe.xreadgroup(GROUP, self.id, {inbox: ">"}, count=room, block=READ_BLOCK_MS)
-                    return (await pipe.execute())[-1]
+                    acked, found = await pipe.execute(raise_on_error=False)
+                if isinstance(found, Exception):
+                    raise found
+                return found, not isinstance(acked, Exception)  # (NOSCRIPT: a Redis that lost its scripts)
 
             try:
-                found = await self._steady(read)
+                found, acked = await self._steady(read)
             except BaseException as exc:
                 if acks:  # (acknowledging again is harmless)
                     self._acks.setdefault(inbox, []).extend(acks)
@@ -323,8 +325,12 @@ class Node(Calling):
                     raise
                 await self._steady(lambda: self._host(runner))
                 continue
-            for _ in acks:
-                self._answered(inbox)
+            if acked:
+                for _ in acks:
+                    self._answered(inbox)
+            elif acks:  # the settler acknowledges them (its script call loads the script again)
+                self._acks.setdefault(inbox, []).extend(acks)
+                self._settle_wanted.set()
             mailbox = runner.mailbox
             for _stream, entries in found or []:
                 for entry_id, fields in entries:
@@ -386,20 +392,21 @@ class Node(Calling):
         self._taken[inbox] = self._taken.get(inbox, 0) + 1
         kind = fields.get("kind")
         item: Any
-        if kind in ("secret", "llm"):
-            self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
-            return None
-        if kind == "observe":
-            receipt = Receipt(inbox, entry_id, None, settle=self._settle_later)
-            item = Observation(Message.from_dict(orjson.loads(fields["message"])), json.loads(fields["conversation"]),
-                               receipt)
-        elif kind == "message":
+        if kind == "message":  # the most frequent first
             message = Message.from_dict(orjson.loads(fields["message"]))
-            self.eco.reply_arrived(message)
-            receipt = Receipt(inbox, entry_id, message.id, message_id=message.id, settle=self._settle_later)
+            if message.reply_to is not None:
+                self.eco.reply_arrived(message)
+            receipt = Receipt(inbox, entry_id, message.id, message.id, None, self._settle_later)
             if redelivered and self._answered_before(runner, receipt):
                 return None
             item = Delivery(message, fields.get("addressed") == "1", receipt)
+        elif kind in ("secret", "llm"):
+            self._spawn(self._serve(runner, inbox, entry_id, kind, json.loads(fields["request"])))
+            return None
+        elif kind == "observe":
+            receipt = Receipt(inbox, entry_id, None, settle=self._settle_later)
+            item = Observation(Message.from_dict(orjson.loads(fields["message"])), json.loads(fields["conversation"]),
+                               receipt)
         elif kind == "call":
             call = json.loads(fields["call"])
             receipt = Receipt(inbox, entry_id, call["id"], call=call, settle=self._settle_later)
