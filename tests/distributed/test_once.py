@@ -138,3 +138,26 @@ async def test_a_crash_inside_a_group_commit_rolls_back_only_its_own_entry(redis
     assert recorded == 4  # each committed entry's id recorded with its effects
     assert [len(g) for g in groups] == [2, 2]  # one, two | boom (alone, rolled back) | three, four
     assert [e.payload["message"]["reply_to"] for e in errors.events] == [sent[2].id]  # its error reply, once
+
+
+async def test_replies_settled_with_a_call_result_between_them_are_each_recorded(redis_server: RedisServer,
+                                                                               tmp_path: Path) -> None:
+    """A settlement publishing replies and a call's result in one transaction tells each reply's own outcome to
+    the event stream (a result between two replies does not shift them)."""
+    from mads.kernel.distributed.receipt import Receipt
+
+    host = ecosystem(redis_server.url, tmp_path / "host", ["counter"], [Counter])
+    async with host:
+        assert host.node is not None
+        conv = await host.bus.create_conversation("settle", [HUMAN, "counter"])
+        sent = ListSink(lambda e: e.kind == "message")
+        host.hub.add_sink(sent)
+        asked = [Message.create(conv.id, HUMAN, f"@Counter question {i}") for i in range(2)]
+        replies = [m.reply("counter", f"answer {i}") for i, m in enumerate(asked)]
+        inbox = host.node.keys.inbox("counter")
+        first, second = (Receipt(inbox, f"0-{i + 1}", m.id, m.id) for i, m in enumerate(asked))
+        first.replies, second.replies = [replies[0]], [replies[1]]
+        call = Receipt(inbox, "0-3", "call-1", call={"id": "call-1", "reply": host.node.id})
+        await host.node._settle([(first, None, None), (call, 7, None), (second, None, None)])
+    assert [e.payload["message"]["id"] for e in sent.events] == [r.id for r in replies]
+    assert all(e.payload["recipients"] == ["human"] for e in sent.events)

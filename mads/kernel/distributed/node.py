@@ -488,15 +488,19 @@ class Node(Calling):
 
     async def _settle(self, batch: list[tuple[Receipt, Any, BaseException | None]]) -> None:
         """Entries' answers (replies, calls' results) and their acknowledgements, in one transaction."""
-        replies: list[Message] = []
+        replies: list[tuple[int, Message]] = []
+        """Each reply with the place of its publish among the transaction's commands."""
         done: dict[str, list[str]] = {}
+        commands = 0
         async with self.redis.pipeline(transaction=True) as pipe:
             for receipt, result, error in batch:
                 for reply in receipt.replies:
                     await self.bus.publish(reply, pipe=pipe)
-                    replies.append(reply)
+                    replies.append((commands, reply))
+                    commands += 1
                 call = receipt.call
                 if call is not None:
+                    commands += 1
                     answer: dict[str, Any] = {"id": call["id"], "ok": error is None}
                     if error is None:
                         answer["result"] = to_jsonable_python(result, fallback=str)
@@ -510,8 +514,8 @@ class Node(Calling):
             results = await pipe.execute()
         for receipt, _, _ in batch:
             self._answered(receipt.stream)
-        for reply, outcome in zip(replies, results):
-            self.bus.published_in(reply, outcome)
+        for place, reply in replies:  # (a call's result between two replies has its own place)
+            self.bus.published_in(reply, results[place])
 
     def _answered(self, inbox: str) -> None:
         """One entry of the inbox is answered and acknowledged: room for another."""
