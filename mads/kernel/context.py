@@ -19,7 +19,7 @@ import sqlite_utils
 from .credentials import Credentials, is_package_mad, keeper_part
 from .errors import MadError
 from .events import KINDS, Event, from_dict
-from .hub import current_progress
+from .hub import about_to_wait, current_progress
 from .message import Message
 
 if TYPE_CHECKING:
@@ -206,6 +206,7 @@ class CoreContext:
         gateway = self._kernel.services.get("llm")
         if gateway is None:
             raise MadError("no LLM gateway is running (Fiedler is not loaded)")
+        about_to_wait()
         response = await gateway.complete(self.name, messages, tools=tools, model=model)
         account = self._kernel.runner(self.name).account
         account.llm_calls += 1
@@ -218,6 +219,7 @@ class CoreContext:
         keeper = self._kernel.services.get("secrets")
         if keeper is None:
             raise MadError("no secrets keeper is running (Turing is not loaded)")
+        about_to_wait()
         value: str = await keeper.reveal(name, self.name)
         return value
 

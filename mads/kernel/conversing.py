@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .errors import MadError, UsageError
 from .events import HumanInput
-from .hub import current_receipt
+from .hub import about_to_wait, current_receipt
 from .message import Message
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class Conversing:
 
     async def exchange(self, message: Message, *, timeout: float, expect: int) -> list[Message]:
         """Publish a message and collect up to `expect` replies to it within the timeout."""
+        about_to_wait()
         queue: asyncio.Queue[Message] = asyncio.Queue()
         self._waiters[message.id] = queue
         replies: list[Message] = []

@@ -32,7 +32,7 @@ from .errors import ArgumentError, MadError, UnknownToolError, UsageError
 from .events import Blocked, State, ToolCall, ToolResult
 from .distributed import parse_bus
 from .distributed.services import RemoteGateway, RemoteKeeper
-from .hub import EventHub, Redactor
+from .hub import EventHub, Redactor, about_to_wait
 from .isolation.placements import Placements
 from .mad import MAD, ToolSpec
 from .reload import Reloader, watch
@@ -292,6 +292,7 @@ class Ecosystem(Conversing):
 
         A call from the tool's own MAD runs inline; any other goes through the MAD's mailbox.
         """
+        about_to_wait()
         spec = self.tool(name)
         kwargs = self.prepare(spec, args or {}, raw)
         runner = self.runners.get(spec.mad)

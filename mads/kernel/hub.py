@@ -22,6 +22,16 @@ current_progress: contextvars.ContextVar[Any] = contextvars.ContextVar("current_
 """Where the running tool's progress goes (the MCP caller's progress token), if anywhere."""
 current_receipt: contextvars.ContextVar[Any] = contextvars.ContextVar("current_receipt", default=None)
 """The distributed inbox entry being handled: its replies are sent with its acknowledgement."""
+before_waiting: contextvars.ContextVar[Any] = contextvars.ContextVar("before_waiting", default=None)
+"""Called by a handler about to wait on another MAD (a tool call, a question, the LLM, a secret): a group of
+inbox entries handled before it commits then, so their answers never wait on it (see supervisor's group commit)."""
+
+
+def about_to_wait() -> None:
+    """The running handler is about to wait on another MAD: let its group commit what it can first."""
+    hook = before_waiting.get()
+    if hook is not None:
+        hook()
 
 
 def _may_name_a_secret(text: str) -> bool:

@@ -21,7 +21,7 @@ from .background import Background
 from .bus import Delivery, Mailbox, Observation
 from .errors import MADUnavailable, MadError, RemoteFailure
 from .events import Crash, Handled, Restart, State
-from .hub import current_correlation, current_mad, current_progress, current_receipt
+from .hub import before_waiting, current_correlation, current_mad, current_progress, current_receipt
 from .mad import MAD, ToolSpec
 
 if TYPE_CHECKING:
@@ -127,6 +127,8 @@ class MADRunner:
         self._idle = asyncio.Event()
         self._idle.set()
         self._held: deque[Any] = deque()
+        self._group: Any = None
+        """The group of inbox entries being handled in one transaction (group commit), if any."""
         self.background = Background()
         """The instance's background tasks (ctx.spawn): they live as long as the instance."""
         self.on_crash: Callable[[MADRunner, BaseException], None] | None = None
@@ -342,6 +344,7 @@ class MADRunner:
         """
         group = receipt.group(self.ctx.state)
         group.begin()
+        self._group = group
         try:
             while group.answered_before(item, item.receipt) or await self._handle(item, group):
                 if len(group) >= GROUP_MAX or time.perf_counter() - group.started >= GROUP_SECONDS:
@@ -355,10 +358,28 @@ class MADRunner:
             if group.conn.in_transaction:
                 self._end_group_before_failure(group)
             raise
+        finally:
+            self._group = None
         try:
             self._commit_group(group)
         except Exception as exc:
             await self._crashed(item, f"{self.name} state commit", exc)
+
+    def _flush_before_wait(self, group: Any) -> None:
+        """A handler of the group is about to wait on another MAD: the entries handled before it are committed
+        and answered now, when its own effects allow (none yet), so that MAD never waits on us waiting on it."""
+        if self._group is not group:
+            return
+        try:
+            outcomes = group.reopen()
+        except Exception as exc:  # the commit failed and rolled back: those entries are answered with the error
+            self._hand_out([(item, receipt, None, exc) for item, receipt, _, _ in group.abandon()])
+            self.hub.emit(Crash(mad=self.name, handler=f"{self.name} state commit", error=one_line(exc),
+                                traceback=traceback.format_exc()))
+            self.ctx.log.error("%s: the state commit failed: %s", self.name, one_line(exc))
+            return
+        if outcomes:
+            self._hand_out(outcomes)
 
     def _next_in_group(self) -> Any:
         """The next mailbox item when it can join the group now (an inbox entry, the MAD running), else None."""
@@ -382,6 +403,11 @@ class MADRunner:
                     item.future.set_exception(exc)
                 receipt.finish(error=exc)
             raise
+        self._hand_out(outcomes)
+
+    @staticmethod
+    def _hand_out(outcomes: list[tuple[Any, Any, Any, BaseException | None]]) -> None:
+        """Answer each committed entry: its caller's future here, its receipt (the reply, the ack)."""
         for item, receipt, result, error in outcomes:
             if type(item) is Invocation and not item.future.done():
                 if error is None:
@@ -449,11 +475,14 @@ class MADRunner:
         try:
             if group is not None:  # its effects and the record of its answer commit together
                 group.enter()
+                waiting = before_waiting.set(lambda: self._flush_before_wait(group))
                 try:
                     result = await metered(coro, account, self.tracker, handler)
                 except BaseException:
                     group.drop()  # its own effects only
                     raise
+                finally:
+                    before_waiting.reset(waiting)
                 group.keep(item, receipt, result)
                 return True
             result = await metered(coro, account, self.tracker, handler)

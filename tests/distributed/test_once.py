@@ -161,3 +161,67 @@ async def test_replies_settled_with_a_call_result_between_them_are_each_recorded
         await host.node._settle([(first, None, None), (call, 7, None), (second, None, None)])
     assert [e.payload["message"]["id"] for e in sent.events] == [r.id for r in replies]
     assert all(e.payload["recipients"] == ["human"] for e in sent.events)
+
+
+class Waiter(MAD):
+    """Notes a message in its state; on `ask` it waits on its peer's tool."""
+
+    heard: ClassVar[list[str]] = []
+
+    async def on_message(self, message: Message, addressed: bool) -> None:
+        text = message.content.split(" ", 1)[1]
+        if text == "ask":
+            Waiter.heard.append(await self.ctx.call("peer_check"))
+            return
+        db = self.ctx.state
+        db.execute("CREATE TABLE IF NOT EXISTS lines (text TEXT NOT NULL)")
+        db.execute("INSERT INTO lines (text) VALUES (?)", [text])
+
+
+class Peer(MAD):
+    """Answers only once the waiter's first message is answered (as a MAD waiting on that answer would)."""
+
+    first_answered: ClassVar[asyncio.Event | None] = None
+
+    @tool
+    async def check(self) -> str:
+        """Wait (3 s at most) for the first message's answer."""
+        assert Peer.first_answered is not None
+        try:
+            await asyncio.wait_for(Peer.first_answered.wait(), 3)
+        except TimeoutError:
+            return "still waiting"
+        return "answered first"
+
+
+async def test_a_handler_waiting_on_another_mad_lets_the_entries_before_it_be_answered_first(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Group commit holds answers until the commit; a handler of the group about to wait on another MAD commits
+    and answers those before it first, so that MAD (which may be waiting for one of them) is never deadlocked."""
+    from mads.kernel.distributed.receipt import Receipt
+
+    Waiter.heard, Peer.first_answered = [], asyncio.Event()
+    host = ecosystem(redis_server.url, tmp_path / "host", ["waiter", "peer"], [Waiter, Peer])
+    caller = ecosystem(redis_server.url, tmp_path / "caller", [])
+    async with host, caller:
+        await caller.bus.register(HUMAN, None)
+        conv = await caller.bus.create_conversation("wait", [HUMAN, "waiter"])
+        sent = [Message.create(conv.id, HUMAN, f"@Waiter {t}") for t in ("note", "ask")]
+        finish = Receipt.finish
+
+        def finished(receipt: Receipt, result: Any = None, error: BaseException | None = None) -> None:
+            if receipt.message_id == sent[0].id:
+                assert Peer.first_answered is not None
+                Peer.first_answered.set()
+            finish(receipt, result, error)
+
+        monkeypatch.setattr(Receipt, "finish", finished)
+        await asyncio.gather(*(caller.publish(m) for m in sent))  # one publish script: read together
+        await wait_for_async(lambda: _true(bool(Waiter.heard)), timeout=10, what="the second handled")
+        rows = [r[0] for r in host.runners["waiter"].ctx.state.execute("SELECT text FROM lines")]
+    assert Waiter.heard == ["answered first"]
+    assert rows == ["note"]
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -127,6 +127,24 @@ class Group:
         self.outcomes.append((item, receipt, answer.get("result"), None))
         return True
 
+    def reopen(self) -> list[tuple[Any, Any, Any, BaseException | None]] | None:
+        """The running handler is about to wait on another MAD: when it has changed nothing yet, commit the
+        entries handled before it and go on in a new transaction, so their answers do not wait on it (that
+        MAD may be waiting for one of them). Their outcomes, to hand out; None when there is nothing to commit
+        or the handler already changed state (its effects cannot be split off: the group waits with it).
+
+        A commit that fails raises with everything rolled back (see `commit`); the group is open again."""
+        conn = self.conn
+        if not self.outcomes or not conn.in_transaction or conn.total_changes != self.before:
+            return None
+        conn.execute(f"ROLLBACK TO {SAVEPOINT}")
+        conn.execute(f"RELEASE {SAVEPOINT}")
+        try:
+            return self.commit()
+        finally:
+            self.begin()
+            self.enter()
+
     def drop(self) -> None:
         """The handler failed: roll back its effects alone."""
         conn = self.conn
@@ -157,6 +175,11 @@ class Group:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        outcomes, self.outcomes, self.records, self.kept = self.outcomes, [], [], {}
+        return outcomes
+
+    def abandon(self) -> list[tuple[Any, Any, Any, BaseException | None]]:
+        """The outcomes whose commit failed (already rolled back), forgotten here: to be answered with the error."""
         outcomes, self.outcomes, self.records, self.kept = self.outcomes, [], [], {}
         return outcomes
 
