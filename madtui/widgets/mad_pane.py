@@ -71,7 +71,7 @@ class MadPane(Vertical, can_focus=False):
             if flight.get("note"):
                 left = flight.get("wait_s", 0.0) - (now - flight.get("retry_wall", now))
                 head += f" · {flight['note']}" + (f" ({left:.0f} s left)" if left >= 1 else "")
-            calls.append((head if replay is not None else head + " · esc cancels", flight["text"]))
+            calls.append((head if replay is not None else head + " · esc on this pane cancels", flight["text"]))
         traffic.first().show_live(calls)
         if calls and self._tick is None:
             self._tick = self.set_interval(TICK_SECONDS, self.show_in_flight)
