@@ -11,6 +11,7 @@ import enum
 import os
 import time
 import traceback
+from functools import partial
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -345,6 +346,7 @@ class MADRunner:
         group = receipt.group(self.ctx.state)
         group.begin()
         self._group = group
+        waiting = before_waiting.set(partial(self._flush_before_wait, group))  # (its handlers run in this task)
         try:
             while group.answered_before(item, item.receipt) or await self._handle(item, group):
                 if len(group) >= GROUP_MAX or time.perf_counter() - group.started >= GROUP_SECONDS:
@@ -360,6 +362,7 @@ class MADRunner:
             raise
         finally:
             self._group = None
+            before_waiting.reset(waiting)
         try:
             self._commit_group(group)
         except Exception as exc:
@@ -475,14 +478,11 @@ class MADRunner:
         try:
             if group is not None:  # its effects and the record of its answer commit together
                 group.enter()
-                waiting = before_waiting.set(lambda: self._flush_before_wait(group))
                 try:
                     result = await metered(coro, account, self.tracker, handler)
                 except BaseException:
                     group.drop()  # its own effects only
                     raise
-                finally:
-                    before_waiting.reset(waiting)
                 group.keep(item, receipt, result)
                 return True
             result = await metered(coro, account, self.tracker, handler)
