@@ -29,6 +29,12 @@ MAX_WAIT_S = 60.0
 LIST_MODELS_TIMEOUT_S = 10.0
 
 
+def _said(exc: BaseException, otherwise: str) -> str:
+    """The first line of what an error says (`otherwise` when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else otherwise
+
+
 @dataclass(eq=False)
 class InFlight:
     """An LLM call on its way: who asked, which model, since when, how much has streamed in."""
@@ -161,7 +167,7 @@ class Fiedler(MAD):
                     raise  # the caller itself goes (shutdown, its own cancel): not ours to answer
                 error = "cancelled"
             except LLMError as exc:
-                error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                error = _said(exc, type(exc).__name__)
                 if flight.retries:
                     error += f" (gave up after {flight.retries + 1} tries)"
             except Exception as exc:  # a provider's bug must not crash the calling MAD
@@ -212,7 +218,7 @@ class Fiedler(MAD):
                 wait = min(max(float(wait), 0.0), MAX_WAIT_S)
                 flight.retries += 1
                 self.ctx.emit(LLMRetry(caller=flight.caller, call=flight.call, model=flight.model,
-                                       error=str(exc).strip().splitlines()[0] if str(exc).strip() else "refused",
+                                       error=_said(exc, "refused"),
                                        wait_s=round(wait, 3), attempt=flight.retries + 1))
                 await asyncio.sleep(wait)
 
@@ -261,7 +267,7 @@ class Fiedler(MAD):
             try:
                 served = await asyncio.wait_for(self._provider.list_models(), LIST_MODELS_TIMEOUT_S)
             except (LLMError, TimeoutError) as exc:
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer in time"
+                reason = _said(exc, "no answer in time")
                 note = f"the server could not list its models ({reason}): showing the configured default"
         default_models = configured or self.models()
         models = configured or served or default_models

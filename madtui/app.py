@@ -16,7 +16,7 @@ from textual.app import App, SuspendNotSupported
 from textual.binding import Binding
 from textual.worker import Worker, get_current_worker
 
-from mads.kernel.message import Message
+from mads.kernel.message import parse
 
 from .commands import ToolCommands
 from .completion import Completer
@@ -179,7 +179,7 @@ class MadApp(App[int]):
     @work(group="send")
     async def send_message(self, text: str) -> None:
         deck = self.main.deck
-        addressed = [name for name in Message.create("", "human", text).mentions if name in deck.panes]
+        addressed = [name for name in parse(text).mentions if name in deck.panes]
         if addressed:  # its pane in sight while it works (a reply streaming in), not only once it answered
             deck.show_pane(addressed[0])
         try:

@@ -81,8 +81,9 @@ class TrafficView(ScrollView, can_focus=True):
         rows: list[tuple[str, Style]] = []
         for head, text in calls:
             rows.append((head, LIVE))
-            if text:
-                wrapped = [row for part in text.splitlines() or [""]
+            if text:  # only its end is shown: wrap no more than that (the text grows with every chunk)
+                tail = text[-(LIVE_ROWS + 1) * width:]
+                wrapped = [row for part in tail.splitlines() or [""]
                            for row in (textwrap.wrap(part, width - 2) or [""])]
                 rows += [("  " + row, STREAMING) for row in wrapped[-LIVE_ROWS:]]
         if rows == self._live:

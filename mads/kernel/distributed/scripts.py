@@ -24,22 +24,16 @@ local function inbox(name)
   end
   return key
 end
-local function mad(name)
-  local found = is_mad[name]
+local function member(cache, set_key, name)
+  local found = cache[name]
   if found == nil then
-    found = redis.call('SISMEMBER', mads_key, name) == 1
-    is_mad[name] = found
+    found = redis.call('SISMEMBER', set_key, name) == 1
+    cache[name] = found
   end
   return found
 end
-local function participant(name)
-  local found = is_participant[name]
-  if found == nil then
-    found = redis.call('SISMEMBER', participants_key, name) == 1
-    is_participant[name] = found
-  end
-  return found
-end
+local function mad(name) return member(is_mad, mads_key, name) end
+local function participant(name) return member(is_participant, participants_key, name) end
 local function conversation(cid)
   local conv = convs[cid]
   if conv == nil then
